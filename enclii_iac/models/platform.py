@@ -1,0 +1,76 @@
+"""The platform spec: the whole declaration of one Enclii stack (infrastructure, edge, platform, tenants)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from enclii_iac.models._base import Hostname, ShortLabel, StrictModel
+from enclii_iac.models.tenant import ProjectSpec
+
+StackStage = Literal["production", "preview"]
+
+
+class IngressSpec(StrictModel):
+    """How HTTP reaches tenant services inside the cluster."""
+
+    class_name: ShortLabel = Field("traefik", description="IngressClass of tenant routes. Default: traefik (k3s).")
+    namespace: ShortLabel = Field("kube-system", description="Namespace of the ingress controller pods.")
+    tunnel_namespace: ShortLabel = Field("cloudflared", description="Namespace of the Cloudflare Tunnel connector.")
+    cluster_issuer: ShortLabel | None = Field(
+        None, description="cert-manager ClusterIssuer for Ingress TLS. Default: none (TLS ends at Cloudflare)."
+    )
+
+
+class PolicySpec(StrictModel):
+    """Guardrails enforced offline and at deploy time."""
+
+    require_digests: bool = Field(True, description="Production images must be pinned by digest.")
+    allowed_registries: list[str] = Field(default_factory=list, description="Image registry prefixes. Default: any.")
+
+
+def _without_tag(image: str) -> str:
+    from enclii_iac.models._base import image_tag
+
+    tag = image_tag(image)
+    return image[: -len(tag) - 1] if tag else image
+
+
+class PlatformSpec(StrictModel):
+    """One Enclii stack: everything ``pulumi up`` declares for it."""
+
+    name: ShortLabel = Field("enclii", description="Prefix of every resource of the stack.")
+    stage: StackStage = Field("production", description="production protects stateful resources; preview does not.")
+    domain: Hostname = Field(description="Cloudflare zone the platform is served from, e.g. example.com.")
+    kubernetes_version: str = Field("1.33.0", pattern=r"^1\.[0-9]{2}\.[0-9]+$")
+    ingress: IngressSpec = Field(default_factory=IngressSpec)
+    policy: PolicySpec = Field(default_factory=PolicySpec)
+    tenants: dict[ShortLabel, ProjectSpec] = Field(default_factory=dict)
+
+    @property
+    def protect(self) -> bool:
+        """Stateful resources are protected (and retained on delete) in production."""
+        return self.stage == "production"
+
+    @model_validator(mode="after")
+    def _production_rules(self) -> PlatformSpec:
+        if self.stage == "production" and self.policy.require_digests:
+            from enclii_iac.models._base import image_digest
+
+            for project, spec in self.tenants.items():
+                if "prod" not in spec.environments:
+                    continue
+                for svc_name, svc in spec.services_in("prod").items():
+                    images = [svc.image]
+                    if svc.deploy.canary is not None:
+                        images.append(svc.deploy.canary.image)
+                    if svc.deploy.blue_green is not None:
+                        images += [svc.deploy.blue_green.blue_image, svc.deploy.blue_green.green_image]
+                    for image in images:
+                        if image_digest(image) is None:
+                            raise ValueError(
+                                f"tenants.{project}.services.{svc_name}.image: production images must be pinned by "
+                                f"digest (got {image!r}; use {_without_tag(image)}@sha256:<digest>)"
+                            )
+        return self

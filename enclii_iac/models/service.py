@@ -1,0 +1,352 @@
+"""The tenant service spec (``apiVersion: enclii.dev/v1``, ``kind: Service``), a user-facing contract."""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from enclii_iac import defaults
+from enclii_iac.models._base import (
+    CpuQuantity,
+    DnsLabel,
+    Duration,
+    EnvName,
+    EnvValue,
+    Hostname,
+    Image,
+    MemoryQuantity,
+    MountPath,
+    ShortLabel,
+    StrictModel,
+    UrlPath,
+    cpu_millis,
+    duration_seconds,
+    memory_bytes,
+)
+
+
+class ServiceType(str, Enum):
+    """What kind of workload a service is."""
+
+    WEB = "web"  # Deployment + Service + HTTP route
+    WORKER = "worker"  # Deployment, no Service
+    CRON = "cron"  # CronJob on `schedule`
+    JOB = "job"  # one-off Job with a TTL
+    TCP = "tcp"  # Deployment + Service, no HTTP route
+
+
+class Replicas(StrictModel):
+    """Replica bounds. ``max > min`` turns on the HorizontalPodAutoscaler."""
+
+    min: int = Field(defaults.REPLICAS_MIN, ge=0, le=100, description="Pods kept running. Default: 1.")
+    max: int | None = Field(None, ge=1, le=100, description="Upper bound for autoscaling. Default: equal to min.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Replicas:
+        if self.max is not None and self.min > self.max:
+            raise ValueError(f"min must be <= max (got {self.min} > {self.max})")
+        return self
+
+    @property
+    def upper(self) -> int:
+        return self.max if self.max is not None else self.min
+
+
+class KedaTrigger(StrictModel):
+    """One KEDA trigger (queue, cron or Prometheus), passed to a ScaledObject."""
+
+    type: Literal["cron", "prometheus", "redis", "rabbitmq", "kafka", "aws-sqs-queue", "postgresql"]
+    metadata: dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9]{0,62}$")], str] = Field(
+        description="Trigger metadata exactly as KEDA documents it for this trigger type."
+    )
+
+
+class Autoscale(StrictModel):
+    """Autoscaling between ``replicas.min`` and ``replicas.max``: HPA on CPU/memory, or KEDA triggers."""
+
+    target_cpu: int = Field(70, ge=1, le=100, alias="targetCPU", description="Average CPU utilisation target, %.")
+    target_memory: int | None = Field(None, ge=1, le=100, alias="targetMemory",
+                                      description="Average memory utilisation target, %. Default: not used.")
+    keda: list[KedaTrigger] = Field(default_factory=list,
+                                    description="KEDA triggers; when set a ScaledObject replaces the HPA.")
+
+
+class Resources(StrictModel):
+    """Requests (``cpu``, ``memory``) and limits for every container of the service."""
+
+    cpu: CpuQuantity = defaults.CONTAINER_CPU_REQUEST
+    memory: MemoryQuantity = defaults.CONTAINER_MEMORY_REQUEST
+    cpu_limit: CpuQuantity = defaults.CONTAINER_CPU_LIMIT
+    memory_limit: MemoryQuantity | None = Field(
+        None, description="Memory limit. Default: the larger of the request and 512Mi."
+    )
+
+    @model_validator(mode="after")
+    def _limits(self) -> Resources:
+        if cpu_millis(self.cpu) > cpu_millis(self.cpu_limit):
+            raise ValueError(f"cpu must be <= cpuLimit (got {self.cpu} > {self.cpu_limit})")
+        if self.memory_limit is not None and memory_bytes(self.memory) > memory_bytes(self.memory_limit):
+            raise ValueError(f"memory must be <= memoryLimit (got {self.memory} > {self.memory_limit})")
+        return self
+
+    @property
+    def effective_memory_limit(self) -> str:
+        if self.memory_limit is not None:
+            return self.memory_limit
+        if memory_bytes(self.memory) > memory_bytes(defaults.CONTAINER_MEMORY_LIMIT):
+            return self.memory
+        return defaults.CONTAINER_MEMORY_LIMIT
+
+
+class Health(StrictModel):
+    """Probes. With ``path`` the probes are HTTP GETs; without, TCP on the port (or ``command`` for workers)."""
+
+    path: UrlPath | None = None
+    command: list[Annotated[str, Field(min_length=1, max_length=1024)]] | None = Field(
+        None, description="Exec probe for services without a port (workers)."
+    )
+    initial_delay: Duration = f"{defaults.HEALTH_INITIAL_DELAY_S}s"
+    period: Duration = f"{defaults.HEALTH_PERIOD_S}s"
+    timeout: Duration = "2s"
+    failure_threshold: int = Field(3, ge=1, le=30)
+    startup_timeout: Duration = Field("60s", description="How long the startup probe lets the process boot.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Health:
+        if self.path is not None and self.command is not None:
+            raise ValueError("set either path (HTTP probe) or command (exec probe), not both")
+        for name in ("initial_delay", "period", "timeout", "startup_timeout"):
+            if duration_seconds(getattr(self, name)) < 1:
+                raise ValueError(f"{name}: probes work in whole seconds; use at least 1s")
+        return self
+
+
+class Route(StrictModel):
+    """An HTTP route to the service: a hostname and a path prefix."""
+
+    host: Hostname
+    path: UrlPath = "/"
+
+
+class Volume(StrictModel):
+    """A persistent volume claim mounted into the service's containers."""
+
+    name: ShortLabel
+    mount_path: MountPath
+    size: MemoryQuantity = "1Gi"
+    storage_class: DnsLabel = Field("local-path", description="StorageClass. Default: k3s local-path.")
+
+
+class CanaryStrategy(StrictModel):
+    """A canary: ``image`` runs beside the stable image and gets ``steps[currentStep]`` % of traffic."""
+
+    image: Image
+    steps: list[Annotated[int, Field(ge=1, le=100)]] = Field(default_factory=lambda: [10, 25, 50])
+    current_step: int = Field(0, ge=0, description="Index into steps. Promote: raise it; finish: set image.")
+    abort: bool = Field(False, description="Send 0 % to the canary (rollback) and keep its pods for inspection.")
+    replicas: int = Field(1, ge=1, le=20)
+
+    @model_validator(mode="after")
+    def _steps(self) -> CanaryStrategy:
+        if not self.steps:
+            raise ValueError("steps: give at least one weight, e.g. [10, 50]")
+        if list(self.steps) != sorted(set(self.steps)):
+            raise ValueError(f"steps must be strictly increasing (got {self.steps})")
+        if self.current_step >= len(self.steps):
+            raise ValueError(f"currentStep must be < {len(self.steps)} (the number of steps), got {self.current_step}")
+        return self
+
+    @property
+    def weight(self) -> int:
+        return 0 if self.abort else self.steps[self.current_step]
+
+
+Color = Literal["blue", "green"]
+
+
+class BlueGreenStrategy(StrictModel):
+    """Blue-green: two colours, the Service selects ``active``; the other colour stays for instant rollback."""
+
+    active: Color = "blue"
+    blue_image: Image
+    green_image: Image
+
+
+class Deploy(StrictModel):
+    """How new versions roll out."""
+
+    strategy: Literal["rolling", "canary", "blue-green"] = "rolling"
+    canary: CanaryStrategy | None = None
+    blue_green: BlueGreenStrategy | None = None
+
+    @model_validator(mode="after")
+    def _matching(self) -> Deploy:
+        if self.strategy == "canary" and self.canary is None:
+            raise ValueError("strategy canary needs a canary block: {image: ..., steps: [10, 50]}")
+        if self.strategy == "blue-green" and self.blue_green is None:
+            raise ValueError("strategy blue-green needs a blueGreen block: {active: blue, blueImage: ..., greenImage: ...}")
+        if self.strategy != "canary" and self.canary is not None:
+            raise ValueError(f"canary block given but strategy is {self.strategy!r}; set strategy: canary")
+        if self.strategy != "blue-green" and self.blue_green is not None:
+            raise ValueError(f"blueGreen block given but strategy is {self.strategy!r}; set strategy: blue-green")
+        return self
+
+
+def _percent(value: float | str) -> float:
+    if isinstance(value, str):
+        text = value.strip()
+        if not re.fullmatch(r"[0-9]+(\.[0-9]+)?%?", text):
+            raise ValueError(f"{value!r} is not a percentage (e.g. 1% or 0.5)")
+        value = float(text.rstrip("%"))
+    if not 0 < value < 100:
+        raise ValueError(f"a percentage must be between 0 and 100 (got {value})")
+    return float(value)
+
+
+Percent = Annotated[float | str, AfterValidator(_percent)]
+
+
+class Slo(StrictModel):
+    """Service-level objectives, turned into multi-window burn-rate alerts."""
+
+    availability: float | None = Field(None, ge=90.0, lt=100.0, description="Target success ratio, %.")
+    latency_p95: Duration | None = Field(None, alias="latencyP95")
+    error_rate: Percent | None = Field(None, description="Maximum error ratio, % (e.g. 1%).")
+    window: Literal["7d", "28d", "30d"] = "30d"
+
+
+_CRON_FIELD = r"(\*|[0-9]{1,2}(-[0-9]{1,2})?(,[0-9]{1,2}(-[0-9]{1,2})?)*)(/[0-9]{1,2})?"
+_CRON = re.compile(rf"^{_CRON_FIELD}( {_CRON_FIELD}){{4}}$|^@(hourly|daily|weekly|monthly|yearly)$")
+
+
+def _cron(value: str) -> str:
+    if not _CRON.fullmatch(value):
+        raise ValueError(f"{value!r} is not a 5-field cron schedule (e.g. '*/5 * * * *' or @daily)")
+    return value
+
+
+CronSchedule = Annotated[str, AfterValidator(_cron)]
+
+
+class Metrics(StrictModel):
+    """Prometheus scraping of the service (a ServiceMonitor)."""
+
+    path: UrlPath = "/metrics"
+    port: int | None = Field(None, ge=1, le=65535, description="Default: the service port.")
+    interval: Duration = "30s"
+
+
+class ServiceSpec(StrictModel):
+    """One tenant service: what runs, how it is reached, how it scales and rolls out."""
+
+    type: ServiceType = ServiceType.WEB
+    image: Image
+    command: list[Annotated[str, Field(min_length=1, max_length=4096)]] | None = None
+    args: list[Annotated[str, Field(max_length=4096)]] | None = None
+    port: int | None = Field(None, ge=1, le=65535, description="Container port. Default: 8080 for web and tcp.")
+    replicas: Replicas = Field(default_factory=Replicas)
+    autoscale: Autoscale | None = None
+    resources: Resources = Field(default_factory=Resources)
+    health: Health = Field(default_factory=Health)
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
+    secrets: list[EnvName] = Field(default_factory=list, description="Secret names; values come from Pulumi secrets.")
+    routes: list[Route] = Field(default_factory=list)
+    domains: list[Hostname] = Field(default_factory=list, description="Tenant custom domains (Cloudflare for SaaS).")
+    volumes: list[Volume] = Field(default_factory=list)
+    deploy: Deploy = Field(default_factory=Deploy)
+    slo: Slo | None = None
+    metrics: Metrics | None = None
+    schedule: CronSchedule | None = None
+    depends_on: list[DnsLabel] = Field(default_factory=list, description="Services of the same project it calls.")
+    environments: list[DnsLabel] | None = Field(None, description="Environments it runs in. Default: all.")
+    job_ttl: Duration = Field("1h", description="Jobs: how long a finished Job is kept.")
+    backoff_limit: int = Field(3, ge=0, le=20, description="Jobs and crons: retries before failing.")
+    concurrency: Literal["Forbid", "Replace", "Allow"] = Field("Forbid", description="Crons: overlapping runs.")
+
+    @field_validator("secrets", "depends_on")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        dupes = sorted({v for v in value if value.count(v) > 1})
+        if dupes:
+            raise ValueError(f"duplicates: {', '.join(dupes)}")
+        return value
+
+    @model_validator(mode="after")
+    def _by_type(self) -> ServiceSpec:
+        t = self.type
+        if t in (ServiceType.CRON,) and self.schedule is None:
+            raise ValueError("type cron needs a schedule, e.g. schedule: '*/5 * * * *'")
+        if t is not ServiceType.CRON and self.schedule is not None:
+            raise ValueError(f"schedule is only for type cron (this service is {t.value})")
+        if t in (ServiceType.WORKER, ServiceType.CRON, ServiceType.JOB):
+            if self.routes:
+                raise ValueError(f"routes: a {t.value} service has no port to route to; use type web")
+            if self.domains:
+                raise ValueError(f"domains: a {t.value} service has no port to route to; use type web")
+            if self.port is not None and t is not ServiceType.WORKER:
+                raise ValueError(f"port: a {t.value} service does not listen; remove port")
+        if t is ServiceType.TCP and self.routes:
+            raise ValueError("routes: tcp services are not routed over HTTP; use type web")
+        if t is ServiceType.TCP and self.domains:
+            raise ValueError("domains: tcp services are not routed over HTTP; use type web")
+        if self.domains and not self.routes:
+            raise ValueError("domains need at least one route (the custom domain is served by that route's service)")
+        if t in (ServiceType.CRON, ServiceType.JOB):
+            if self.autoscale is not None:
+                raise ValueError(f"autoscale: a {t.value} runs to completion and does not scale")
+            if self.deploy.strategy != "rolling":
+                raise ValueError(f"deploy.strategy: a {t.value} has no rollout; remove deploy")
+            if self.slo is not None:
+                raise ValueError(f"slo: a {t.value} serves no requests; remove slo")
+        if self.autoscale is not None and self.replicas.upper <= self.replicas.min:
+            raise ValueError(
+                f"autoscale needs replicas.max > replicas.min (got min={self.replicas.min}, max={self.replicas.max})"
+            )
+        if self.health.path is not None and self.listen_port is None:
+            raise ValueError("health.path needs a port (HTTP probes go to the service's port)")
+        if self.metrics is not None and self.listen_port is None and self.metrics.port is None:
+            raise ValueError("metrics needs a port: set port or metrics.port")
+        if self.slo is not None and not self.routes:
+            raise ValueError("slo: SLOs are measured on routed HTTP traffic; add a route")
+        if self.slo is not None and self.slo.latency_p95 is not None and self.listen_port is None:
+            raise ValueError("slo.latencyP95 needs a port")
+        overlap = sorted(set(self.env) & set(self.secrets))
+        if overlap:
+            raise ValueError(f"{', '.join(overlap)}: named in both env and secrets; keep one")
+        mounts = [v.mount_path for v in self.volumes]
+        if len(set(mounts)) != len(mounts) or "/tmp" in mounts:
+            raise ValueError("volumes: mount paths must be unique and not /tmp (a writable /tmp is always mounted)")
+        names = [v.name for v in self.volumes]
+        if len(set(names)) != len(names):
+            raise ValueError("volumes: names must be unique")
+        return self
+
+    @property
+    def listen_port(self) -> int | None:
+        """The container port: ``port``, or 8080 for web and tcp services."""
+        if self.port is not None:
+            return self.port
+        if self.type in (ServiceType.WEB, ServiceType.TCP):
+            return 8080
+        return None
+
+    @property
+    def is_long_running(self) -> bool:
+        return self.type in (ServiceType.WEB, ServiceType.WORKER, ServiceType.TCP)
+
+
+class ServiceMetadata(StrictModel):
+    name: ShortLabel
+    project: ShortLabel
+
+
+class ServiceDocument(StrictModel):
+    """An ``enclii.yaml`` Service document."""
+
+    api_version: Literal["enclii.dev/v1"]
+    kind: Literal["Service"]
+    metadata: ServiceMetadata
+    spec: ServiceSpec

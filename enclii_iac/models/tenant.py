@@ -1,0 +1,179 @@
+"""Tenant specs: a project holds environments and services (``kind: Project`` documents)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from enclii_iac.models._base import (
+    CpuQuantity,
+    Image,
+    MemoryQuantity,
+    ShortLabel,
+    StrictModel,
+    cpu_millis,
+    memory_bytes,
+)
+from enclii_iac.models.service import ServiceSpec
+
+_ENV_NAME = re.compile(r"^(dev|stage|prod|preview-[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?)$")
+
+
+def _env_name(value: str) -> str:
+    if not _ENV_NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not an environment name: use dev, stage, prod or preview-<id> (e.g. preview-pr-42)")
+    return value
+
+
+EnvironmentName = Annotated[str, AfterValidator(_env_name)]
+
+Stage = Literal["dev", "stage", "prod", "preview"]
+
+
+def stage_of(environment: str) -> Stage:
+    """The stage of an environment name: ``preview-pr-7`` → ``preview``."""
+    if environment.startswith("preview-"):
+        return "preview"
+    if environment in ("dev", "stage", "prod"):
+        return environment  # type: ignore[return-value]  # narrowed by the membership test
+    raise ValueError(f"{environment!r} is not an environment name")
+
+
+class Quota(StrictModel):
+    """ResourceQuota of one environment namespace (requests and limits summed over its pods)."""
+
+    cpu: CpuQuantity = Field("4", description="Sum of CPU requests. Default: 4 cores.")
+    memory: MemoryQuantity = Field("8Gi", description="Sum of memory requests. Default: 8Gi.")
+    cpu_limit: CpuQuantity = Field("8", description="Sum of CPU limits. Default: 8 cores.")
+    memory_limit: MemoryQuantity = Field("16Gi", description="Sum of memory limits. Default: 16Gi.")
+    pods: int = Field(50, ge=1, le=1000)
+    storage: MemoryQuantity = Field("20Gi", description="Sum of PVC requests.")
+    pvcs: int = Field(10, ge=0, le=200)
+
+    @model_validator(mode="after")
+    def _order(self) -> Quota:
+        if cpu_millis(self.cpu) > cpu_millis(self.cpu_limit):
+            raise ValueError(f"cpu must be <= cpuLimit (got {self.cpu} > {self.cpu_limit})")
+        if memory_bytes(self.memory) > memory_bytes(self.memory_limit):
+            raise ValueError(f"memory must be <= memoryLimit (got {self.memory} > {self.memory_limit})")
+        return self
+
+
+class ServiceOverride(StrictModel):
+    """Per-environment changes to a service (another image in dev, fewer replicas in preview)."""
+
+    image: Image | None = None
+    replicas_min: int | None = Field(None, ge=0, le=100)
+    replicas_max: int | None = Field(None, ge=1, le=100)
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class EnvironmentSpec(StrictModel):
+    """One environment of a project: its namespace, quota and per-service overrides."""
+
+    quota: Quota = Field(default_factory=Quota)
+    overrides: dict[ShortLabel, ServiceOverride] = Field(default_factory=dict)
+    isolate_services: bool = Field(
+        False, description="Only declared dependsOn edges may talk inside the environment. Default: all may."
+    )
+    ttl_hours: int | None = Field(None, ge=1, le=24 * 30, description="Previews: hours before clean-up.")
+
+
+Role = Literal["owner", "admin", "developer", "viewer"]
+
+
+class Member(StrictModel):
+    """A user or group bound to a role in every environment of the project."""
+
+    kind: Literal["User", "Group"] = "User"
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9._@:+-]{1,128}$")]
+    role: Role
+
+
+class ProjectSpec(StrictModel):
+    """A tenant project: environments (dev, stage, prod, preview-*), services and members."""
+
+    environments: dict[EnvironmentName, EnvironmentSpec] = Field(
+        default_factory=lambda: {"prod": EnvironmentSpec()},
+        description="Environments by name. Default: prod only.",
+    )
+    services: dict[ShortLabel, ServiceSpec] = Field(default_factory=dict)
+    members: list[Member] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> ProjectSpec:
+        if not self.environments:
+            raise ValueError("environments: declare at least one (e.g. prod: {})")
+        for svc_name, svc in self.services.items():
+            for dep in svc.depends_on:
+                if dep not in self.services:
+                    raise ValueError(
+                        f"services.{svc_name}.dependsOn: {dep!r} is not a service of this project "
+                        f"(known: {', '.join(sorted(self.services))})"
+                    )
+                if dep == svc_name:
+                    raise ValueError(f"services.{svc_name}.dependsOn: a service cannot depend on itself")
+            for env in svc.environments or []:
+                if env not in self.environments:
+                    raise ValueError(
+                        f"services.{svc_name}.environments: {env!r} is not an environment of this project "
+                        f"(known: {', '.join(sorted(self.environments))})"
+                    )
+        for env_name, env in self.environments.items():
+            for svc_name in env.overrides:
+                if svc_name not in self.services:
+                    raise ValueError(f"environments.{env_name}.overrides: {svc_name!r} is not a service of this project")
+        seen: set[tuple[str, str]] = set()
+        for m in self.members:
+            if (m.kind, m.name) in seen:
+                raise ValueError(f"members: {m.kind} {m.name!r} is listed twice; give each subject one role")
+            seen.add((m.kind, m.name))
+        return self
+
+    def services_in(self, environment: str) -> dict[str, ServiceSpec]:
+        """The services that run in ``environment``, with that environment's overrides applied."""
+        env = self.environments[environment]
+        out: dict[str, ServiceSpec] = {}
+        for name, svc in self.services.items():
+            if svc.environments is not None and environment not in svc.environments:
+                continue
+            override = env.overrides.get(name)
+            out[name] = apply_override(svc, override) if override else svc
+        return out
+
+
+def apply_override(svc: ServiceSpec, override: ServiceOverride) -> ServiceSpec:
+    """``svc`` with ``override`` applied, re-validated as a whole."""
+    data = svc.model_dump(by_alias=False, exclude_unset=True)
+    if override.image is not None:
+        data["image"] = override.image
+    replicas = dict(data.get("replicas") or {})
+    if override.replicas_min is not None:
+        replicas["min"] = override.replicas_min
+    if override.replicas_max is not None:
+        replicas["max"] = override.replicas_max
+    if replicas:
+        data["replicas"] = replicas
+    if override.env:
+        data["env"] = {**dict(data.get("env") or {}), **override.env}
+    return ServiceSpec.model_validate(data)
+
+
+class ProjectMetadata(StrictModel):
+    name: ShortLabel
+
+
+class ProjectBody(StrictModel):
+    environments: dict[EnvironmentName, EnvironmentSpec] = Field(default_factory=lambda: {"prod": EnvironmentSpec()})
+    members: list[Member] = Field(default_factory=list)
+
+
+class ProjectDocument(StrictModel):
+    """An ``enclii.yaml`` Project document (services come as separate Service documents)."""
+
+    api_version: Literal["enclii.dev/v1"]
+    kind: Literal["Project"]
+    metadata: ProjectMetadata
+    spec: ProjectBody = Field(default_factory=ProjectBody)

@@ -1,0 +1,670 @@
+"""Kubernetes objects for tenants, built as plain data (camelCase manifests), never as text.
+
+Pure functions: specs in, manifests out. Components hand these dicts to typed pulumi-kubernetes
+resources, so what ``enclii-iac synth`` writes is exactly what ``pulumi up`` would apply.
+Secret *values* never pass through here: Secrets are built in the component from Pulumi Outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from enclii_iac import defaults
+from enclii_iac.models._base import duration_seconds
+from enclii_iac.models.service import ServiceSpec, ServiceType
+from enclii_iac.models.tenant import EnvironmentSpec, Member, ProjectSpec, stage_of
+from enclii_iac.naming import dns_label, label_key, namespace_name
+
+Manifest = dict[str, Any]
+
+PSA_VERSION = "v1.33"
+"""Pod Security Standards version the namespaces enforce (matches the pinned Kubernetes minor)."""
+
+HTTP_PORT_NAME = "http"
+SERVICE_PORT = 80
+
+
+@dataclass(frozen=True)
+class Ref:
+    """Where one service of one environment lives."""
+
+    project: str
+    environment: str
+    service: str
+
+    @property
+    def namespace(self) -> str:
+        return namespace_name(self.project, self.environment)
+
+    @property
+    def stage(self) -> str:
+        return stage_of(self.environment)
+
+    def name(self, *suffix: str) -> str:
+        return dns_label(self.service, *suffix)
+
+
+def env_labels(project: str, environment: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/managed-by": defaults.MANAGED_BY,
+        "app.kubernetes.io/part-of": project,
+        label_key("project"): project,
+        label_key("environment"): environment,
+        label_key("stage"): stage_of(environment),
+    }
+
+
+def service_labels(ref: Ref) -> dict[str, str]:
+    return {
+        **env_labels(ref.project, ref.environment),
+        "app.kubernetes.io/name": ref.service,
+        label_key("service"): ref.service,
+    }
+
+
+def selector(ref: Ref) -> dict[str, str]:
+    """Pod selector of a service: stable across versions (never includes the image or a hash)."""
+    return {label_key("project"): ref.project, label_key("service"): ref.service}
+
+
+def meta(name: str, namespace: str | None, labels: dict[str, str],
+         annotations: dict[str, str] | None = None) -> Manifest:
+    out: Manifest = {"name": name, "labels": dict(labels)}
+    if namespace is not None:
+        out["namespace"] = namespace
+    if annotations:
+        out["annotations"] = dict(annotations)
+    return out
+
+
+# --- environment (namespace) objects -------------------------------------------------------------------
+
+def namespace(project: str, environment: str) -> Manifest:
+    labels = {
+        **env_labels(project, environment),
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": PSA_VERSION,
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/audit-version": PSA_VERSION,
+        "pod-security.kubernetes.io/warn": "restricted",
+        "pod-security.kubernetes.io/warn-version": PSA_VERSION,
+    }
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta(namespace_name(project, environment), None, labels)}
+
+
+def resource_quota(project: str, environment: str, env: EnvironmentSpec) -> Manifest:
+    q = env.quota
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": meta("quota", namespace_name(project, environment), env_labels(project, environment)),
+        "spec": {"hard": {
+            "requests.cpu": q.cpu,
+            "requests.memory": q.memory,
+            "limits.cpu": q.cpu_limit,
+            "limits.memory": q.memory_limit,
+            "pods": str(q.pods),
+            "requests.storage": q.storage,
+            "persistentvolumeclaims": str(q.pvcs),
+            "services.nodeports": "0",
+            "services.loadbalancers": "0",
+        }},
+    }
+
+
+def limit_range(project: str, environment: str) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": meta("limits", namespace_name(project, environment), env_labels(project, environment)),
+        "spec": {"limits": [{
+            "type": "Container",
+            "default": {"cpu": defaults.CONTAINER_CPU_LIMIT, "memory": defaults.CONTAINER_MEMORY_LIMIT},
+            "defaultRequest": {"cpu": defaults.CONTAINER_CPU_REQUEST, "memory": defaults.CONTAINER_MEMORY_REQUEST},
+            "max": {"cpu": "4", "memory": "16Gi"},
+        }]},
+    }
+
+
+def _policy(project: str, environment: str, name: str, spec: Manifest) -> Manifest:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": meta(name, namespace_name(project, environment), env_labels(project, environment)),
+        "spec": spec,
+    }
+
+
+def network_policies(project: str, environment: str, *, ingress_namespaces: list[str],
+                     routed_ports: list[int], isolate_services: bool = False) -> list[Manifest]:
+    """Default-deny for the environment, then the allowances every environment needs.
+
+    - ``default-deny``: no ingress, no egress for any pod.
+    - ``allow-dns``: egress to CoreDNS in kube-system on 53/UDP and 53/TCP.
+    - ``allow-edge``: ingress from the ingress controller / tunnel namespaces to routed pods on their ports.
+    - ``allow-environment``: pods of the environment reach each other (unless services are isolated, when
+      only declared dependencies are allowed, by per-service policies).
+    """
+    policies = [
+        _policy(project, environment, "default-deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+        _policy(project, environment, "allow-dns", {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [{
+                "to": [{
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                }],
+                "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+            }],
+        }),
+    ]
+    if routed_ports:
+        policies.append(_policy(project, environment, "allow-edge", {
+            "podSelector": {"matchLabels": {label_key("routed"): "true"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{
+                "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+                         for ns in sorted(set(ingress_namespaces))],
+                "ports": [{"protocol": "TCP", "port": p} for p in sorted(set(routed_ports))],
+            }],
+        }))
+    if not isolate_services:
+        policies.append(_policy(project, environment, "allow-environment", {
+            "podSelector": {},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [{"podSelector": {}}]}],
+            "egress": [{"to": [{"podSelector": {}}]}],
+        }))
+    return policies
+
+
+def dependency_policy(ref: Ref, dependency: str, port: int) -> Manifest:
+    """Allow ``ref`` to call ``dependency`` on ``port`` (egress from one, ingress to the other)."""
+    dep = Ref(ref.project, ref.environment, dependency)
+    return _policy(ref.project, ref.environment, dns_label(ref.service, "to", dependency), {
+        "podSelector": {"matchLabels": selector(ref)},
+        "policyTypes": ["Egress"],
+        "egress": [{"to": [{"podSelector": {"matchLabels": selector(dep)}}], "ports": [{"protocol": "TCP", "port": port}]}],
+    })
+
+
+def dependency_ingress_policy(ref: Ref, callers: list[str], port: int) -> Manifest:
+    return _policy(ref.project, ref.environment, dns_label(ref.service, "from", "deps"), {
+        "podSelector": {"matchLabels": selector(ref)},
+        "policyTypes": ["Ingress"],
+        "ingress": [{
+            "from": [{"podSelector": {"matchLabels": selector(Ref(ref.project, ref.environment, c))}}
+                     for c in sorted(callers)],
+            "ports": [{"protocol": "TCP", "port": port}],
+        }],
+    })
+
+
+ROLE_RULES: dict[str, list[Manifest]] = {
+    "viewer": [
+        {"apiGroups": ["", "apps", "batch", "autoscaling", "policy", "networking.k8s.io"],
+         "resources": ["pods", "pods/log", "services", "endpoints", "configmaps", "persistentvolumeclaims",
+                       "events", "deployments", "replicasets", "statefulsets", "jobs", "cronjobs",
+                       "horizontalpodautoscalers", "poddisruptionbudgets", "ingresses", "networkpolicies",
+                       "resourcequotas", "limitranges"],
+         "verbs": ["get", "list", "watch"]},
+    ],
+    "developer": [
+        {"apiGroups": ["", "apps", "batch", "autoscaling", "policy", "networking.k8s.io"],
+         "resources": ["pods", "pods/log", "services", "endpoints", "configmaps", "persistentvolumeclaims",
+                       "events", "deployments", "replicasets", "statefulsets", "jobs", "cronjobs",
+                       "horizontalpodautoscalers", "poddisruptionbudgets", "ingresses", "networkpolicies",
+                       "resourcequotas", "limitranges"],
+         "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["apps"], "resources": ["deployments", "deployments/scale"], "verbs": ["patch", "update"]},
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "delete"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]},
+        {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["create"]},
+    ],
+    "admin": [
+        {"apiGroups": ["", "apps", "batch", "autoscaling", "policy", "networking.k8s.io"],
+         "resources": ["pods", "pods/log", "pods/portforward", "services", "endpoints", "configmaps", "secrets",
+                       "persistentvolumeclaims", "events", "deployments", "deployments/scale", "replicasets",
+                       "statefulsets", "jobs", "cronjobs", "horizontalpodautoscalers", "poddisruptionbudgets",
+                       "ingresses"],
+         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+        {"apiGroups": ["networking.k8s.io", ""], "resources": ["networkpolicies", "resourcequotas", "limitranges"],
+         "verbs": ["get", "list", "watch"]},
+    ],
+    "owner": [
+        {"apiGroups": ["", "apps", "batch", "autoscaling", "policy", "networking.k8s.io"],
+         "resources": ["pods", "pods/log", "pods/portforward", "services", "endpoints", "configmaps", "secrets",
+                       "persistentvolumeclaims", "events", "deployments", "deployments/scale", "replicasets",
+                       "statefulsets", "jobs", "cronjobs", "horizontalpodautoscalers", "poddisruptionbudgets",
+                       "ingresses"],
+         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"],
+         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["networking.k8s.io", ""], "resources": ["networkpolicies", "resourcequotas", "limitranges"],
+         "verbs": ["get", "list", "watch"]},
+    ],
+}
+"""Namespaced permissions of each tenant role. None of them can edit quotas or network policies."""
+
+ROLES = ("owner", "admin", "developer", "viewer")
+
+
+def role(project: str, environment: str, role_name: str) -> Manifest:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": meta(dns_label("enclii", role_name), namespace_name(project, environment),
+                         env_labels(project, environment)),
+        "rules": ROLE_RULES[role_name],
+    }
+
+
+def role_binding(project: str, environment: str, role_name: str, members: list[Member]) -> Manifest:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": meta(dns_label("enclii", role_name), namespace_name(project, environment),
+                         env_labels(project, environment)),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": dns_label("enclii", role_name)},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": m.kind, "name": m.name}
+                     for m in sorted(members, key=lambda m: (m.kind, m.name))],
+    }
+
+
+# --- service objects ----------------------------------------------------------------------------------
+
+def service_account(ref: Ref) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": meta(ref.name(), ref.namespace, service_labels(ref)),
+        "automountServiceAccountToken": False,
+    }
+
+
+def secret_name(ref: Ref) -> str:
+    return ref.name("env")
+
+
+def _probe_action(svc: ServiceSpec) -> Manifest | None:
+    port = svc.listen_port
+    if svc.health.path is not None and port is not None:
+        return {"httpGet": {"path": svc.health.path, "port": HTTP_PORT_NAME}}
+    if svc.health.command is not None:
+        return {"exec": {"command": list(svc.health.command)}}
+    if port is not None:
+        return {"tcpSocket": {"port": HTTP_PORT_NAME}}
+    return None
+
+
+def probes(svc: ServiceSpec) -> Manifest:
+    """Readiness, liveness and startup probes (none for services with neither a port nor a command)."""
+    action = _probe_action(svc)
+    if action is None or not svc.is_long_running:
+        return {}
+    h = svc.health
+    period = int(duration_seconds(h.period))
+    timeout = int(duration_seconds(h.timeout))
+    base = {**action, "periodSeconds": period, "timeoutSeconds": timeout, "failureThreshold": h.failure_threshold}
+    startup_failures = max(1, int(duration_seconds(h.startup_timeout)) // period)
+    return {
+        "readinessProbe": {**base, "initialDelaySeconds": int(duration_seconds(h.initial_delay))},
+        "livenessProbe": {**base, "initialDelaySeconds": int(duration_seconds(h.initial_delay))},
+        "startupProbe": {**action, "periodSeconds": period, "timeoutSeconds": timeout,
+                         "failureThreshold": startup_failures},
+    }
+
+
+def container(ref: Ref, svc: ServiceSpec, image: str, has_secret: bool) -> Manifest:
+    r = svc.resources
+    env: list[Manifest] = [{"name": k, "value": v} for k, v in sorted(svc.env.items())]
+    env += [{"name": name, "valueFrom": {"secretKeyRef": {"name": secret_name(ref), "key": name}}}
+            for name in (svc.secrets if has_secret else [])]
+    out: Manifest = {
+        "name": ref.service,
+        "image": image,
+        "imagePullPolicy": defaults.IMAGE_PULL_POLICY,
+        "resources": {
+            "requests": {"cpu": r.cpu, "memory": r.memory, "ephemeral-storage": "64Mi"},
+            "limits": {"cpu": r.cpu_limit, "memory": r.effective_memory_limit,
+                       "ephemeral-storage": defaults.EPHEMERAL_STORAGE_LIMIT},
+        },
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": defaults.RUN_AS_USER,
+            "runAsGroup": defaults.RUN_AS_GROUP,
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]
+        + [{"name": v.name, "mountPath": v.mount_path} for v in svc.volumes],
+    }
+    if svc.command:
+        out["command"] = list(svc.command)
+    if svc.args:
+        out["args"] = list(svc.args)
+    if env:
+        out["env"] = env
+    port = svc.listen_port
+    if port is not None:
+        out["ports"] = [{"name": HTTP_PORT_NAME, "containerPort": port, "protocol": "TCP"}]
+    out.update(probes(svc))
+    return out
+
+
+def pod_spec(ref: Ref, svc: ServiceSpec, image: str, has_secret: bool, restart: str = "Always") -> Manifest:
+    spec: Manifest = {
+        "serviceAccountName": ref.name(),
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "restartPolicy": restart,
+        "terminationGracePeriodSeconds": defaults.TERMINATION_GRACE_S,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": defaults.RUN_AS_USER,
+            "runAsGroup": defaults.RUN_AS_GROUP,
+            "fsGroup": defaults.RUN_AS_GROUP,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container(ref, svc, image, has_secret)],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": defaults.TMP_VOLUME_SIZE}}]
+        + [{"name": v.name, "persistentVolumeClaim": {"claimName": ref.name(v.name)}} for v in svc.volumes],
+    }
+    if svc.is_long_running and svc.replicas.upper > 1:
+        spec["topologySpreadConstraints"] = [{
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": selector(ref)},
+        }]
+    return spec
+
+
+def pod_labels(ref: Ref, svc: ServiceSpec, extra: dict[str, str] | None = None) -> dict[str, str]:
+    labels = {**service_labels(ref), **selector(ref)}
+    if svc.routes or svc.type is ServiceType.TCP:
+        labels[label_key("routed")] = "true"
+    return {**labels, **(extra or {})}
+
+
+def deployment(ref: Ref, svc: ServiceSpec, *, name: str, image: str, replicas: int, has_secret: bool,
+               extra_labels: dict[str, str] | None = None) -> Manifest:
+    labels = pod_labels(ref, svc, extra_labels)
+    sel = {**selector(ref), **(extra_labels or {})}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta(name, ref.namespace, labels),
+        "spec": {
+            "replicas": replicas,
+            "revisionHistoryLimit": defaults.REVISION_HISTORY_LIMIT,
+            "progressDeadlineSeconds": defaults.PROGRESS_DEADLINE_S,
+            "selector": {"matchLabels": sel},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec(ref, svc, image, has_secret)},
+        },
+    }
+
+
+def service(ref: Ref, svc: ServiceSpec, *, name: str | None = None,
+            extra_selector: dict[str, str] | None = None) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta(name or ref.name(), ref.namespace, service_labels(ref)),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {**selector(ref), **(extra_selector or {})},
+            "ports": [{"name": HTTP_PORT_NAME, "port": SERVICE_PORT, "targetPort": HTTP_PORT_NAME, "protocol": "TCP"}],
+        },
+    }
+
+
+def ingress(ref: Ref, svc: ServiceSpec, *, class_name: str, cluster_issuer: str | None,
+            backend: str | None = None) -> Manifest:
+    annotations = {}
+    if cluster_issuer:
+        annotations["cert-manager.io/cluster-issuer"] = cluster_issuer
+    hosts = sorted({r.host for r in svc.routes} | set(svc.domains))
+    rules: dict[str, list[Manifest]] = {}
+    paths_by_host: dict[str, list[str]] = {}
+    for r in svc.routes:
+        paths_by_host.setdefault(r.host, []).append(r.path)
+    for domain in svc.domains:
+        paths_by_host.setdefault(domain, []).extend(sorted({r.path for r in svc.routes}))
+    for host in hosts:
+        rules[host] = [{
+            "path": p,
+            "pathType": "Prefix",
+            "backend": {"service": {"name": backend or ref.name(), "port": {"name": HTTP_PORT_NAME}}},
+        } for p in sorted(set(paths_by_host[host]), key=lambda p: (-len(p), p))]
+    spec: Manifest = {
+        "ingressClassName": class_name,
+        "rules": [{"host": h, "http": {"paths": rules[h]}} for h in hosts],
+    }
+    if cluster_issuer:
+        spec["tls"] = [{"hosts": hosts, "secretName": ref.name("tls")}]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": meta(ref.name(), ref.namespace, service_labels(ref), annotations),
+        "spec": spec,
+    }
+
+
+def pdb(ref: Ref, name: str | None = None, extra_selector: dict[str, str] | None = None) -> Manifest:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": meta(name or ref.name(), ref.namespace, service_labels(ref)),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {**selector(ref), **(extra_selector or {})}}},
+    }
+
+
+def hpa(ref: Ref, svc: ServiceSpec, target: str) -> Manifest:
+    assert svc.autoscale is not None
+    metrics: list[Manifest] = [{
+        "type": "Resource",
+        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": svc.autoscale.target_cpu}},
+    }]
+    if svc.autoscale.target_memory is not None:
+        metrics.append({"type": "Resource", "resource": {
+            "name": "memory", "target": {"type": "Utilization", "averageUtilization": svc.autoscale.target_memory}}})
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": meta(ref.name(), ref.namespace, service_labels(ref)),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+            "minReplicas": max(1, svc.replicas.min),
+            "maxReplicas": svc.replicas.upper,
+            "metrics": metrics,
+        },
+    }
+
+
+def scaled_object(ref: Ref, svc: ServiceSpec, target: str) -> Manifest:
+    assert svc.autoscale is not None
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": meta(ref.name(), ref.namespace, service_labels(ref)),
+        "spec": {
+            "scaleTargetRef": {"name": target},
+            "minReplicaCount": svc.replicas.min,
+            "maxReplicaCount": svc.replicas.upper,
+            "triggers": [{"type": t.type, "metadata": dict(sorted(t.metadata.items()))} for t in svc.autoscale.keda]
+            + [{"type": "cpu", "metricType": "Utilization", "metadata": {"value": str(svc.autoscale.target_cpu)}}],
+        },
+    }
+
+
+def pvc(ref: Ref, svc: ServiceSpec, volume_name: str) -> Manifest:
+    vol = next(v for v in svc.volumes if v.name == volume_name)
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": meta(ref.name(vol.name), ref.namespace, service_labels(ref)),
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": vol.storage_class,
+            "resources": {"requests": {"storage": vol.size}},
+        },
+    }
+
+
+def _job_spec(ref: Ref, svc: ServiceSpec, has_secret: bool) -> Manifest:
+    labels = pod_labels(ref, svc)
+    return {
+        "backoffLimit": svc.backoff_limit,
+        "ttlSecondsAfterFinished": int(duration_seconds(svc.job_ttl)),
+        "activeDeadlineSeconds": 3600,
+        "template": {"metadata": {"labels": labels}, "spec": pod_spec(ref, svc, svc.image, has_secret, "Never")},
+    }
+
+
+def cron_job(ref: Ref, svc: ServiceSpec, has_secret: bool) -> Manifest:
+    assert svc.schedule is not None
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": meta(ref.name(), ref.namespace, service_labels(ref)),
+        "spec": {
+            "schedule": svc.schedule,
+            "timeZone": "Etc/UTC",
+            "concurrencyPolicy": svc.concurrency,
+            "startingDeadlineSeconds": 300,
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {"metadata": {"labels": pod_labels(ref, svc)}, "spec": _job_spec(ref, svc, has_secret)},
+        },
+    }
+
+
+def job(ref: Ref, svc: ServiceSpec, has_secret: bool) -> Manifest:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta(ref.name(), ref.namespace, service_labels(ref)),
+        "spec": _job_spec(ref, svc, has_secret),
+    }
+
+
+def service_monitor(ref: Ref, svc: ServiceSpec) -> Manifest:
+    assert svc.metrics is not None
+    endpoint: Manifest = {"path": svc.metrics.path, "interval": svc.metrics.interval}
+    if svc.metrics.port is None or svc.metrics.port == svc.listen_port:
+        endpoint["port"] = HTTP_PORT_NAME
+    else:
+        endpoint["targetPort"] = svc.metrics.port
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": meta(ref.name(), ref.namespace, service_labels(ref)),
+        "spec": {"selector": {"matchLabels": service_labels(ref)}, "endpoints": [endpoint]},
+    }
+
+
+# --- traffic strategies ---------------------------------------------------------------------------------
+
+def traefik_weighted(ref: Ref, stable_weight: int, canary_weight: int) -> Manifest:
+    """A TraefikService splitting traffic between the stable and canary Services by weight."""
+    return {
+        "apiVersion": "traefik.io/v1alpha1",
+        "kind": "TraefikService",
+        "metadata": meta(ref.name("split"), ref.namespace, service_labels(ref)),
+        "spec": {"weighted": {"services": [
+            {"name": ref.name("stable"), "port": SERVICE_PORT, "weight": stable_weight},
+            {"name": ref.name("canary"), "port": SERVICE_PORT, "weight": canary_weight},
+        ]}},
+    }
+
+
+def traefik_route(ref: Ref, svc: ServiceSpec) -> Manifest:
+    """An IngressRoute sending every route (and custom domain) of the service to its weighted split."""
+    routes = []
+    hosts_paths = sorted({(r.host, r.path) for r in svc.routes}
+                         | {(d, r.path) for d in svc.domains for r in svc.routes},
+                         key=lambda hp: (hp[0], -len(hp[1]), hp[1]))
+    for host, path in hosts_paths:
+        match = f"Host(`{host}`)" if path == "/" else f"Host(`{host}`) && PathPrefix(`{path}`)"
+        routes.append({"kind": "Rule", "match": match,
+                       "services": [{"name": ref.name("split"), "kind": "TraefikService"}]})
+    return {
+        "apiVersion": "traefik.io/v1alpha1",
+        "kind": "IngressRoute",
+        "metadata": meta(ref.name(), ref.namespace, service_labels(ref)),
+        "spec": {"entryPoints": ["web"], "routes": routes},
+    }
+
+
+# --- SLOs -------------------------------------------------------------------------------------------
+
+BURN_WINDOWS = (
+    # (long window, short window, burn-rate factor, severity, for) — Google SRE workbook, ch. 5, table 5-8
+    ("1h", "5m", 14.4, "page", "2m"),
+    ("6h", "30m", 6.0, "page", "15m"),
+    ("1d", "2h", 3.0, "ticket", "1h"),
+    ("3d", "6h", 1.0, "ticket", "3h"),
+)
+
+
+def _traefik_selector(ref: Ref) -> str:
+    return f'service=~"{ref.namespace}-{ref.name()}-.*"'
+
+
+def prometheus_rule(ref: Ref, svc: ServiceSpec) -> Manifest:
+    """Multi-window, multi-burn-rate alerts for availability, p95 latency and error rate (Traefik metrics)."""
+    assert svc.slo is not None
+    slo = svc.slo
+    sel = _traefik_selector(ref)
+    total = f"sum(rate(traefik_service_requests_total{{{sel}}}[$W]))"
+    rules: list[Manifest] = []
+
+    def burn(name: str, bad_ratio: str, budget: float, summary: str) -> None:
+        for long_w, short_w, factor, severity, for_ in BURN_WINDOWS:
+            threshold = round(factor * budget, 6)
+            expr = (f"({bad_ratio.replace('$W', long_w)}) > {threshold}\n"
+                    f"and\n({bad_ratio.replace('$W', short_w)}) > {threshold}")
+            rules.append({
+                "alert": f"{name}BurnRate{long_w}",
+                "expr": expr,
+                "for": for_,
+                "labels": {"severity": severity, label_key("project"): ref.project,
+                           label_key("service"): ref.service, label_key("environment"): ref.environment},
+                "annotations": {"summary": f"{ref.project}/{ref.service} ({ref.environment}): {summary}",
+                                "description": f"burning the {slo.window} error budget {factor}x faster than allowed"},
+            })
+
+    if slo.availability is not None:
+        bad = f"sum(rate(traefik_service_requests_total{{{sel},code=~\"5..\"}}[$W])) / {total}"
+        burn("Availability", bad, round(1 - slo.availability / 100, 6), f"availability below {slo.availability}%")
+    if slo.error_rate is not None:
+        rate = float(slo.error_rate) / 100
+        bad = f"sum(rate(traefik_service_requests_total{{{sel},code=~\"[45]..\",code!=\"404\"}}[$W])) / {total}"
+        burn("ErrorRate", bad, round(rate, 6), f"error rate above {slo.error_rate}%")
+    if slo.latency_p95 is not None:
+        le = f"{duration_seconds(slo.latency_p95):g}"
+        slow = (f"1 - (sum(rate(traefik_service_request_duration_seconds_bucket{{{sel},le=\"{le}\"}}[$W])) / "
+                f"sum(rate(traefik_service_request_duration_seconds_count{{{sel}}}[$W])))")
+        burn("Latency", slow, 0.05, f"p95 latency above {slo.latency_p95}")
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": meta(ref.name("slo"), ref.namespace, service_labels(ref)),
+        "spec": {"groups": [{"name": f"{ref.namespace}-{ref.name()}-slo", "rules": rules}]},
+    }
+
+
+def routed_ports(project: ProjectSpec, environment: str) -> list[int]:
+    ports = []
+    for svc in project.services_in(environment).values():
+        if (svc.routes or svc.type is ServiceType.TCP) and svc.listen_port is not None:
+            ports.append(svc.listen_port)
+    return sorted(set(ports))
