@@ -7,6 +7,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from enclii_iac.models._base import Hostname, ShortLabel, StrictModel
+from enclii_iac.models.cluster import K3sClusterSpec
+from enclii_iac.models.edge import EdgeSpec
+from enclii_iac.models.host import HostsSpec
 from enclii_iac.models.tenant import ProjectSpec
 
 StackStage = Literal["production", "preview"]
@@ -44,6 +47,9 @@ class PlatformSpec(StrictModel):
     stage: StackStage = Field("production", description="production protects stateful resources; preview does not.")
     domain: Hostname = Field(description="Cloudflare zone the platform is served from, e.g. example.com.")
     kubernetes_version: str = Field("1.33.0", pattern=r"^1\.[0-9]{2}\.[0-9]+$")
+    hosts: HostsSpec | None = Field(None, description="Machines (AX41, Hetzner Cloud). Default: none (bring a cluster).")
+    cluster: K3sClusterSpec | None = Field(None, description="k3s on the hosts. Default: none (kubeconfig from config).")
+    edge: EdgeSpec | None = Field(None, description="Cloudflare Tunnel, DNS, custom domains, R2. Default: none.")
     ingress: IngressSpec = Field(default_factory=IngressSpec)
     policy: PolicySpec = Field(default_factory=PolicySpec)
     tenants: dict[ShortLabel, ProjectSpec] = Field(default_factory=dict)
