@@ -14,6 +14,7 @@ programs that read ``tunnel.id`` or ``password.result`` synthesize the same way 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -103,14 +104,22 @@ def reveal(value: Any) -> Any:
 
 
 def redact(value: Any) -> Any:
-    """``value`` with every secret replaced by ``"[secret]"``."""
+    """``value`` with every secret leaf replaced by ``"[secret]"`` (the shape of secret maps is kept)."""
     if is_secret_value(value):
-        return REDACTED
+        return _redact_all(reveal(value))
     if isinstance(value, dict):
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
     return value
+
+
+def _redact_all(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _redact_all(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_all(v) for v in value]
+    return REDACTED
 
 
 def secret_paths(value: Any, prefix: str = "") -> list[str]:
@@ -205,6 +214,7 @@ class Recorder(_mocks.MockMonitor):
         self.preview = preview
         self.records: list[ResourceRecord] = []
         self.stack_outputs: dict[str, Any] = {}
+        self.logger: logging.Logger | None = None
         self._lock = threading.Lock()
 
     # --- monitor ---------------------------------------------------------------------------------
@@ -244,7 +254,7 @@ class Recorder(_mocks.MockMonitor):
             {k: (v if isinstance(v, str) else _json(v)) for k, v in self.config.items()}, self.secret_keys
         )
         pulumi.runtime.set_mocks(self.mocks, project=self.project, stack=self.stack, preview=self.preview,
-                                 monitor=self)
+                                 monitor=self, logger=self.logger)
         settings = pulumi.runtime.settings.SETTINGS
         settings.rpc_manager.clear()
         settings.outputs.clear()

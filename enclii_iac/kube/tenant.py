@@ -235,6 +235,11 @@ class TenantService(pulumi.ComponentResource):
                     opts=_opts(self, depends_on=deps))
             main_name = ref.name(bg.active)
             pdb_selector = {"enclii.dev/color": bg.active}
+            if svc.replicas.min >= 2:
+                self.pdbs[inactive] = k8s.policy.v1.PodDisruptionBudget(
+                    child_name(name, "pdb", inactive),
+                    **_k8s_args(m.pdb(ref, name=ref.name(inactive), extra_selector={"enclii.dev/color": inactive})),
+                    opts=_opts(self, depends_on=deps))
         else:
             self._deployment(name, "", m.deployment(ref, svc, name=ref.name(), image=svc.image,
                                                    replicas=svc.replicas.min, has_secret=has_secret), deps, autoscaled)

@@ -1,0 +1,5 @@
+"""``python -m enclii_iac`` is ``enclii-iac``."""
+
+from enclii_iac.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Pure renderers: specs in, data or text out."""
