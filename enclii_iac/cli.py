@@ -32,6 +32,9 @@ def _fail(args: argparse.Namespace, exc: EncliiIacError) -> int:
                                 "issues": [{"document": i.document, "path": i.path, "message": i.message}
                                            for i in exc.issues]}
         text = "invalid spec:\n" + "\n".join(f"  {i}" for i in exc.issues)
+        if exc.declared is not None:
+            data["declared"] = exc.declared
+            text += "\n" + ("nothing was declared" if exc.declared == 0 else f"{exc.declared} resources declared")
     else:
         data = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
         text = f"error: {exc}"

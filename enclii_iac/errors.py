@@ -19,6 +19,9 @@ from dataclasses import dataclass
 class EncliiIacError(Exception):
     """Root of every error enclii_iac raises on purpose."""
 
+    declared: int | None = None
+    """When raised while running a stack offline: how many resources had been declared (0: none)."""
+
 
 @dataclass(frozen=True)
 class SpecIssue:

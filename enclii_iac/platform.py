@@ -66,18 +66,20 @@ def kubernetes_provider(name: str, kubeconfig: pulumi.Input[str]) -> k8s.Provide
                         delete_unreachable=False)
 
 
-def build_platform(settings: StackSettings) -> EncliiPlatform:
+def build_platform(settings: StackSettings, kubeconfig: pulumi.Input[str] | None = None) -> EncliiPlatform:
     """Declare the platform of the current stack from its settings and export its outputs."""
     spec = settings.spec
-    kubeconfig = settings.secret_or_placeholder(
-        settings.kubeconfig, "enclii:kubeconfig",
-        "no cluster in the spec and no kubeconfig; run: pulumi config set --secret kubeconfig < kubeconfig.yaml")
+    if kubeconfig is None:
+        kubeconfig = settings.secret_or_placeholder(
+            settings.kubeconfig, "enclii:kubeconfig",
+            "no cluster in the spec and no kubeconfig; run: pulumi config set --secret kubeconfig < kubeconfig.yaml")
     provider = kubernetes_provider(f"{spec.name}-k8s", kubeconfig)
     platform = EncliiPlatform(spec.name, spec, providers=PlatformProviders(kubernetes=provider),
                               tenant_secrets=settings.tenant_secrets)
     pulumi.export("namespaces", platform.namespaces)
     pulumi.export("hostnames", platform.hostnames)
     pulumi.export("stage", spec.stage)
+    pulumi.export("kubeconfig", pulumi.Output.secret(kubeconfig))
     for warning in settings.unset_secrets:
         pulumi.log.warn(f"secret {warning} is unset: synthesized with a placeholder; set it before `pulumi up`")
     return platform
@@ -91,9 +93,29 @@ def build_production(settings: StackSettings) -> EncliiPlatform:
     return build_platform(settings)
 
 
-def build_preview(settings: StackSettings) -> EncliiPlatform:
-    """A preview stack (one per pull request): nothing protected, namespaces named preview-pr-<n>."""
+PRODUCTION_STACK_DEFAULT = "organization/enclii-production/production"
+
+
+def build_preview(settings: StackSettings, production_stack: str | None = None) -> EncliiPlatform:
+    """A preview stack (one per pull request): one ``preview-pr-<n>`` environment per tenant project.
+
+    The cluster comes from the production stack (its ``kubeconfig`` output, through a StackReference)
+    unless the preview stack sets its own ``enclii:kubeconfig``. Nothing is protected.
+    """
+    from enclii_iac.preview.spec import preview_spec
+
+    if settings.pr_number is None:
+        raise SpecError([SpecIssue("config", "enclii:prNumber",
+                                   "a preview stack needs the pull request number: pulumi config set prNumber 42")])
     if settings.spec.stage != "preview":
         raise SpecError([SpecIssue("platform", "stage", f"a preview stack needs stage: preview "
                                                         f"(got {settings.spec.stage!r})")])
-    return build_platform(settings)
+    try:
+        settings.spec = preview_spec(settings.spec, settings.pr_number)
+    except ValueError as exc:
+        raise SpecError([SpecIssue("config", "enclii:prNumber", str(exc))]) from None
+    kubeconfig: pulumi.Input[str] | None = settings.kubeconfig
+    if kubeconfig is None:
+        ref = pulumi.StackReference(production_stack or PRODUCTION_STACK_DEFAULT)
+        kubeconfig = ref.require_output("kubeconfig").apply(str)
+    return build_platform(settings, kubeconfig)

@@ -149,7 +149,11 @@ def run_stack(path: str | Path, stack: str | None = None) -> SynthResult:
     with _program_context(sd.path.resolve()):
         try:
             rec.run(lambda: runpy.run_path(str(main), run_name="__main__"))
-        except EncliiIacError:
+        except EncliiIacError as exc:
+            declared = len(rec.records)
+            exc.add_note("nothing was declared" if not declared else
+                         f"{declared} resource(s) were declared before the error")
+            exc.declared = declared
             raise
         except Exception as exc:  # noqa: BLE001 - a program failure is reported, not a crash of the tool
             raise SynthError(f"{sd.path}: the stack program failed: {type(exc).__name__}: {exc}") from exc

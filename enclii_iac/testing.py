@@ -70,7 +70,19 @@ def _computed_private_key(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+STACK_REFERENCE_OUTPUTS: dict[str, dict[str, Any]] = {}
+"""Outputs of other stacks by fully qualified name (``org/project/stack``), for StackReference under mocks.
+A stack not listed here yields a placeholder ``kubeconfig`` (secret), the one output Enclii stacks read."""
+
+
+def _computed_stack_reference(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    ref = str(inputs.get("name", name))
+    outputs = STACK_REFERENCE_OUTPUTS.get(ref, {"kubeconfig": f"[unset: kubeconfig output of {ref}]"})
+    return {"outputs": dict(outputs), "secretOutputNames": ["kubeconfig"]}
+
+
 COMPUTED_OUTPUTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
+    "pulumi:pulumi:StackReference": _computed_stack_reference,
     "random:index/randomPassword:RandomPassword": _computed_random_password,
     "random:index/randomBytes:RandomBytes": _computed_random_bytes,
     "tls:index/privateKey:PrivateKey": _computed_private_key,
@@ -158,6 +170,7 @@ class ResourceRecord:
     additional_secret_outputs: list[str]
     outputs: dict[str, Any] = field(default_factory=dict)
     remote: bool = False
+    read: bool = False
 
     @property
     def secret_inputs(self) -> list[str]:
@@ -246,6 +259,21 @@ class Recorder(_mocks.MockMonitor):
             self.resources[urn] = _mocks.MockMonitor.ResourceRegistration(urn, id_ or "", state)
             self.records.append(rec)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj_proto)
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        """Reads (StackReference, ``get`` functions) are recorded like registrations, with ``read=True``."""
+        resp = super().ReadResource(request)
+        state = _rpc.deserialize_properties(request.properties, keep_unknowns=True)
+        rec = ResourceRecord(
+            urn=resp.urn, type=request.type, name=request.name, custom=True, parent_urn=request.parent,
+            inputs=state, dependencies=list(request.dependencies), provider=request.provider, providers={},
+            protect=False, retain_on_delete=False, delete_before_replace=False, ignore_changes=[],
+            replace_on_changes=[], aliases=[], additional_secret_outputs=list(request.additionalSecretOutputs),
+            outputs=dict(self.resources[resp.urn].state), read=True,
+        )
+        with self._lock:
+            self.records.append(rec)
+        return resp
 
     # --- running ---------------------------------------------------------------------------------
     def run(self, program: Callable[[], Any]) -> Recorder:

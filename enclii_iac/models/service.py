@@ -242,24 +242,26 @@ class Metrics(StrictModel):
 class ServiceSpec(StrictModel):
     """One tenant service: what runs, how it is reached, how it scales and rolls out."""
 
-    type: ServiceType = ServiceType.WEB
-    image: Image
-    command: list[Annotated[str, Field(min_length=1, max_length=4096)]] | None = None
-    args: list[Annotated[str, Field(max_length=4096)]] | None = None
+    type: ServiceType = Field(ServiceType.WEB, description="web | worker | cron | job | tcp. Default: web.")
+    image: Image = Field(description="OCI image; pinned by digest in production.")
+    command: list[Annotated[str, Field(min_length=1, max_length=4096)]] | None = Field(
+        None, description="Entrypoint override. Default: the image's.")
+    args: list[Annotated[str, Field(max_length=4096)]] | None = Field(
+        None, description="Arguments. Default: the image's.")
     port: int | None = Field(None, ge=1, le=65535, description="Container port. Default: 8080 for web and tcp.")
-    replicas: Replicas = Field(default_factory=Replicas)
-    autoscale: Autoscale | None = None
-    resources: Resources = Field(default_factory=Resources)
-    health: Health = Field(default_factory=Health)
-    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
+    replicas: Replicas = Field(default_factory=Replicas, description="Replica bounds. Default: 1.")
+    autoscale: Autoscale | None = Field(None, description="HPA or KEDA scaling. Default: fixed replicas.")
+    resources: Resources = Field(default_factory=Resources, description="Requests and limits. Default: 100m/128Mi.")
+    health: Health = Field(default_factory=Health, description="Probes. Default: TCP on the port.")
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict, description="Plain environment variables.")
     secrets: list[EnvName] = Field(default_factory=list, description="Secret names; values come from Pulumi secrets.")
-    routes: list[Route] = Field(default_factory=list)
+    routes: list[Route] = Field(default_factory=list, description="HTTP routes (host + path prefix).")
     domains: list[Hostname] = Field(default_factory=list, description="Tenant custom domains (Cloudflare for SaaS).")
-    volumes: list[Volume] = Field(default_factory=list)
-    deploy: Deploy = Field(default_factory=Deploy)
-    slo: Slo | None = None
-    metrics: Metrics | None = None
-    schedule: CronSchedule | None = None
+    volumes: list[Volume] = Field(default_factory=list, description="Persistent volumes.")
+    deploy: Deploy = Field(default_factory=Deploy, description="Rollout strategy. Default: rolling.")
+    slo: Slo | None = Field(None, description="SLOs, alerted with multi-window burn rates. Default: none.")
+    metrics: Metrics | None = Field(None, description="Prometheus scraping (ServiceMonitor). Default: none.")
+    schedule: CronSchedule | None = Field(None, description="Cron services: 5-field schedule, UTC.")
     depends_on: list[DnsLabel] = Field(default_factory=list, description="Services of the same project it calls.")
     environments: list[DnsLabel] | None = Field(None, description="Environments it runs in. Default: all.")
     job_ttl: Duration = Field("1h", description="Jobs: how long a finished Job is kept.")
