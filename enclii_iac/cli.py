@@ -28,9 +28,11 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 
 def _fail(args: argparse.Namespace, exc: EncliiIacError) -> int:
     if isinstance(exc, SpecError):
-        data: dict[str, Any] = {"ok": False, "error": "invalid spec",
-                                "issues": [{"document": i.document, "path": i.path, "message": i.message}
-                                           for i in exc.issues]}
+        data: dict[str, Any] = {
+            "ok": False,
+            "error": "invalid spec",
+            "issues": [{"document": i.document, "path": i.path, "message": i.message} for i in exc.issues],
+        }
         text = "invalid spec:\n" + "\n".join(f"  {i}" for i in exc.issues)
         if exc.declared is not None:
             data["declared"] = exc.declared
@@ -47,6 +49,7 @@ def _fail(args: argparse.Namespace, exc: EncliiIacError) -> int:
 
 # --- commands ---------------------------------------------------------------------------------------
 
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from enclii_iac.models.loader import build_platform, load_documents, read_files
 
@@ -60,8 +63,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         "ok": True,
         "files": list(args.files),
         "platform": platform.name if platform else None,
-        "projects": {name: {"environments": sorted(p.environments), "services": sorted(p.services)}
-                     for name, p in sorted(tenants.items())},
+        "projects": {
+            name: {"environments": sorted(p.environments), "services": sorted(p.services)}
+            for name, p in sorted(tenants.items())
+        },
         "services": services,
     }
     text = f"ok: {len(tenants)} project(s), {services} service(s)"
@@ -95,8 +100,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from enclii_iac.synth import synth
 
     info = synth(args.stack_dir, args.out, args.stack)
-    lines = [f"synthesized {info['project']}/{info['stack']}: {info['resources']} resources, "
-             f"{info['kubernetesObjects']} Kubernetes objects in {len(info['namespaces'])} namespaces -> {args.out}"]
+    lines = [
+        f"synthesized {info['project']}/{info['stack']}: {info['resources']} resources, "
+        f"{info['kubernetesObjects']} Kubernetes objects in {len(info['namespaces'])} namespaces -> {args.out}"
+    ]
     width = max((len(t) for t in info["byType"]), default=0)
     lines += [f"  {t.ljust(width)}  {n}" for t, n in info["byType"].items()]
     if info["rendered"]:
@@ -107,9 +114,17 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_version(args: argparse.Namespace) -> int:
-    pins = {}
-    for dist in ("pulumi", "pulumi-hcloud", "pulumi-cloudflare", "pulumi-kubernetes", "pulumi-command",
-                 "pulumi-random", "pulumi-tls", "pydantic"):
+    pins: dict[str, str | None] = {}
+    for dist in (
+        "pulumi",
+        "pulumi-hcloud",
+        "pulumi-cloudflare",
+        "pulumi-kubernetes",
+        "pulumi-command",
+        "pulumi-random",
+        "pulumi-tls",
+        "pydantic",
+    ):
         try:
             pins[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -135,6 +150,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
 
 
 # --- parser -----------------------------------------------------------------------------------------
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -190,4 +206,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(args, exc)
     except BrokenPipeError:
         return 1
-

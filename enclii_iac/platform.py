@@ -35,26 +35,44 @@ class EncliiPlatform(pulumi.ComponentResource):
     namespaces: pulumi.Output[list[str]]
     hostnames: pulumi.Output[list[str]]
 
-    def __init__(self, name: str, args: PlatformSpec, opts: pulumi.ResourceOptions | None = None, *,
-                 providers: PlatformProviders,
-                 tenant_secrets: Mapping[str, Mapping[str, SecretValues]] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: PlatformSpec,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        providers: PlatformProviders,
+        tenant_secrets: Mapping[str, Mapping[str, SecretValues]] | None = None,
+    ) -> None:
         super().__init__(TYPE_PLATFORM, name, None, opts)
         spec = args
         self.spec = spec
         kube = providers.kubernetes
         if kube is None:
-            raise SpecError([SpecIssue("platform", "cluster",
-                                       "no Kubernetes provider: declare a cluster or pass providers.kubernetes")])
+            raise SpecError(
+                [
+                    SpecIssue(
+                        "platform", "cluster", "no Kubernetes provider: declare a cluster or pass providers.kubernetes"
+                    )
+                ]
+            )
         self.kubernetes_provider = kube
         secrets = dict(tenant_secrets or {})
         self.tenants: dict[str, TenantProject] = {}
         for project, pspec in spec.tenants.items():
             self.tenants[project] = TenantProject(
-                child_name(name, project), pspec, pulumi.ResourceOptions(parent=self),
-                provider=kube, project=project, ingress=spec.ingress,
-                secret_values=secrets.get(project), protect=spec.protect)
+                child_name(name, project),
+                pspec,
+                pulumi.ResourceOptions(parent=self),
+                provider=kube,
+                project=project,
+                ingress=spec.ingress,
+                secret_values=secrets.get(project),
+                protect=spec.protect,
+            )
         self.namespaces = pulumi.Output.all(*[t.namespaces for t in self.tenants.values()]).apply(
-            lambda groups: sorted(ns for g in groups for ns in g))
+            lambda groups: sorted(ns for g in groups for ns in g)
+        )
         hosts = sorted({r.host for p in spec.tenants.values() for s in p.services.values() for r in s.routes})
         self.hostnames = pulumi.Output.from_input(hosts)
         self.register_outputs({"namespaces": self.namespaces, "hostnames": self.hostnames})
@@ -62,8 +80,7 @@ class EncliiPlatform(pulumi.ComponentResource):
 
 def kubernetes_provider(name: str, kubeconfig: pulumi.Input[str]) -> k8s.Provider:
     """An explicit Kubernetes provider with server-side apply (never the ambient ~/.kube/config)."""
-    return k8s.Provider(name, kubeconfig=kubeconfig, enable_server_side_apply=True,
-                        delete_unreachable=False)
+    return k8s.Provider(name, kubeconfig=kubeconfig, enable_server_side_apply=True, delete_unreachable=False)
 
 
 def build_platform(settings: StackSettings, kubeconfig: pulumi.Input[str] | None = None) -> EncliiPlatform:
@@ -71,11 +88,14 @@ def build_platform(settings: StackSettings, kubeconfig: pulumi.Input[str] | None
     spec = settings.spec
     if kubeconfig is None:
         kubeconfig = settings.secret_or_placeholder(
-            settings.kubeconfig, "enclii:kubeconfig",
-            "no cluster in the spec and no kubeconfig; run: pulumi config set --secret kubeconfig < kubeconfig.yaml")
+            settings.kubeconfig,
+            "enclii:kubeconfig",
+            "no cluster in the spec and no kubeconfig; run: pulumi config set --secret kubeconfig < kubeconfig.yaml",
+        )
     provider = kubernetes_provider(f"{spec.name}-k8s", kubeconfig)
-    platform = EncliiPlatform(spec.name, spec, providers=PlatformProviders(kubernetes=provider),
-                              tenant_secrets=settings.tenant_secrets)
+    platform = EncliiPlatform(
+        spec.name, spec, providers=PlatformProviders(kubernetes=provider), tenant_secrets=settings.tenant_secrets
+    )
     pulumi.export("namespaces", platform.namespaces)
     pulumi.export("hostnames", platform.hostnames)
     pulumi.export("stage", spec.stage)
@@ -88,8 +108,13 @@ def build_platform(settings: StackSettings, kubeconfig: pulumi.Input[str] | None
 def build_production(settings: StackSettings) -> EncliiPlatform:
     """The production stack: everything in the spec, stateful resources protected."""
     if settings.spec.stage != "production":
-        raise SpecError([SpecIssue("platform", "stage", f"the production stack needs stage: production "
-                                                        f"(got {settings.spec.stage!r})")])
+        raise SpecError(
+            [
+                SpecIssue(
+                    "platform", "stage", f"the production stack needs stage: production (got {settings.spec.stage!r})"
+                )
+            ]
+        )
     return build_platform(settings)
 
 
@@ -105,11 +130,19 @@ def build_preview(settings: StackSettings, production_stack: str | None = None) 
     from enclii_iac.preview.spec import preview_spec
 
     if settings.pr_number is None:
-        raise SpecError([SpecIssue("config", "enclii:prNumber",
-                                   "a preview stack needs the pull request number: pulumi config set prNumber 42")])
+        raise SpecError(
+            [
+                SpecIssue(
+                    "config",
+                    "enclii:prNumber",
+                    "a preview stack needs the pull request number: pulumi config set prNumber 42",
+                )
+            ]
+        )
     if settings.spec.stage != "preview":
-        raise SpecError([SpecIssue("platform", "stage", f"a preview stack needs stage: preview "
-                                                        f"(got {settings.spec.stage!r})")])
+        raise SpecError(
+            [SpecIssue("platform", "stage", f"a preview stack needs stage: preview (got {settings.spec.stage!r})")]
+        )
     try:
         settings.spec = preview_spec(settings.spec, settings.pr_number)
     except ValueError as exc:

@@ -28,7 +28,7 @@ from typing import Any
 import pulumi
 
 from enclii_iac.errors import SpecError, SpecIssue
-from enclii_iac.models.loader import load_documents, read_files, build_platform
+from enclii_iac.models.loader import build_platform, load_documents, read_files
 from enclii_iac.models.platform import PlatformSpec
 from enclii_iac.models.tenant import ProjectSpec
 
@@ -75,9 +75,13 @@ def _resolve_files(stack_dir: Path, patterns: list[str]) -> list[Path]:
     return out
 
 
-def load_spec(stack_dir: str | Path, spec_file: str = "platform.yaml", tenant_files: list[str] | None = None,
-              python_tenants: Mapping[str, ProjectSpec] | None = None,
-              overrides: Mapping[str, Any] | None = None) -> PlatformSpec:
+def load_spec(
+    stack_dir: str | Path,
+    spec_file: str = "platform.yaml",
+    tenant_files: list[str] | None = None,
+    python_tenants: Mapping[str, ProjectSpec] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> PlatformSpec:
     """The platform spec of a stack: the Platform document, tenant files and tenants built in Python."""
     base = Path(stack_dir)
     docs = load_documents(read_files([base / spec_file, *_resolve_files(base, list(tenant_files or []))]))
@@ -92,8 +96,9 @@ def load_spec(stack_dir: str | Path, spec_file: str = "platform.yaml", tenant_fi
     return build_platform(data, tenants, docs.platform_source)
 
 
-def _secret_values(raw: Any, spec: PlatformSpec, placeholders: bool) -> tuple[
-        dict[str, dict[str, dict[str, pulumi.Input[str]]]], list[str]]:
+def _secret_values(
+    raw: Any, spec: PlatformSpec, placeholders: bool
+) -> tuple[dict[str, dict[str, dict[str, pulumi.Input[str]]]], list[str]]:
     given: dict[str, Any] = dict(raw or {})
     out: dict[str, dict[str, dict[str, pulumi.Input[str]]]] = {}
     unset: list[str] = []
@@ -110,14 +115,19 @@ def _secret_values(raw: Any, spec: PlatformSpec, placeholders: bool) -> tuple[
             for secret in svc.secrets:
                 if secret in values:
                     out.setdefault(project, {}).setdefault(svc_name, {})[secret] = pulumi.Output.secret(
-                        str(values[secret]))
+                        str(values[secret])
+                    )
                 elif placeholders:
                     unset.append(f"{key}:{secret}")
                     out.setdefault(project, {}).setdefault(svc_name, {})[secret] = pulumi.Output.secret(UNSET_SECRET)
                 else:
-                    issues.append(SpecIssue(
-                        "config", f"enclii:tenantSecrets.{key}.{secret}",
-                        f"no value; run: pulumi config set --secret --path 'tenantSecrets[\"{key}\"].{secret}' VALUE"))
+                    issues.append(
+                        SpecIssue(
+                            "config",
+                            f"enclii:tenantSecrets.{key}.{secret}",
+                            f"no value; run: pulumi config set --secret --path 'tenantSecrets[\"{key}\"].{secret}' VALUE",
+                        )
+                    )
     for key in sorted(set(given) - known):
         issues.append(SpecIssue("config", f"enclii:tenantSecrets.{key}", "no such service (<project>/<service>)"))
     if issues:
@@ -125,12 +135,16 @@ def _secret_values(raw: Any, spec: PlatformSpec, placeholders: bool) -> tuple[
     return out, unset
 
 
-def load_stack_settings(stack_dir: str | Path, python_tenants: Mapping[str, ProjectSpec] | None = None,
-                        overrides: Mapping[str, Any] | None = None) -> StackSettings:
+def load_stack_settings(
+    stack_dir: str | Path,
+    python_tenants: Mapping[str, ProjectSpec] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> StackSettings:
     """Read the current stack's config (``enclii:*``) and spec files, validating everything up front."""
     cfg = pulumi.Config(CONFIG_NAMESPACE)
-    spec = load_spec(stack_dir, cfg.get("spec") or "platform.yaml", cfg.get_object("tenantFiles") or [],
-                     python_tenants, overrides)
+    spec = load_spec(
+        stack_dir, cfg.get("spec") or "platform.yaml", cfg.get_object("tenantFiles") or [], python_tenants, overrides
+    )
     placeholders = os.environ.get(SYNTH_ENV) == "1"
     secrets, unset = _secret_values(cfg.get_object("tenantSecrets"), spec, placeholders)
     pr = cfg.get_int("prNumber")

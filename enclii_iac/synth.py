@@ -64,7 +64,7 @@ def read_stack_dir(path: str | Path, stack: str | None = None) -> StackDir:
     name = project.get("name")
     if not isinstance(name, str):
         raise SynthError(f"{project_file}: no project name")
-    stacks = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in base.glob("Pulumi.*.yaml"))
+    stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in base.glob("Pulumi.*.yaml"))
     if stack is None:
         if not stacks:
             raise SynthError(f"{base}: no Pulumi.<stack>.yaml; pass --stack")
@@ -151,18 +151,21 @@ def run_stack(path: str | Path, stack: str | None = None) -> SynthResult:
             rec.run(lambda: runpy.run_path(str(main), run_name="__main__"))
         except EncliiIacError as exc:
             declared = len(rec.records)
-            exc.add_note("nothing was declared" if not declared else
-                         f"{declared} resource(s) were declared before the error")
+            exc.add_note(
+                "nothing was declared" if not declared else f"{declared} resource(s) were declared before the error"
+            )
             exc.declared = declared
             raise
         except Exception as exc:  # noqa: BLE001 - a program failure is reported, not a crash of the tool
             raise SynthError(f"{sd.path}: the stack program failed: {type(exc).__name__}: {exc}") from exc
-    warnings = list(handler.messages) + [f"config {k} is encrypted and was synthesized as {UNSET_SECRET}"
-                                         for k in sd.undecryptable]
+    warnings = list(handler.messages) + [
+        f"config {k} is encrypted and was synthesized as {UNSET_SECRET}" for k in sd.undecryptable
+    ]
     return SynthResult(rec, sd, warnings)
 
 
 # --- writing ----------------------------------------------------------------------------------------------
+
 
 def _canonical(obj: Any) -> Any:
     if isinstance(obj, dict):
@@ -185,13 +188,28 @@ def manifest_for_output(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def dump_yaml_documents(docs: list[dict[str, Any]]) -> str:
-    return "".join("---\n" + yaml.safe_dump(d, sort_keys=False, default_flow_style=False, width=120)
-                   for d in docs)
+    return "".join("---\n" + yaml.safe_dump(d, sort_keys=False, default_flow_style=False, width=120) for d in docs)
 
 
-_KIND_ORDER = ["Namespace", "ResourceQuota", "LimitRange", "NetworkPolicy", "Role", "RoleBinding",
-               "ServiceAccount", "Secret", "ConfigMap", "PersistentVolumeClaim", "Deployment", "Service",
-               "Ingress", "PodDisruptionBudget", "HorizontalPodAutoscaler", "CronJob", "Job"]
+_KIND_ORDER = [
+    "Namespace",
+    "ResourceQuota",
+    "LimitRange",
+    "NetworkPolicy",
+    "Role",
+    "RoleBinding",
+    "ServiceAccount",
+    "Secret",
+    "ConfigMap",
+    "PersistentVolumeClaim",
+    "Deployment",
+    "Service",
+    "Ingress",
+    "PodDisruptionBudget",
+    "HorizontalPodAutoscaler",
+    "CronJob",
+    "Job",
+]
 
 
 def _kind_rank(kind: str) -> int:
@@ -208,8 +226,13 @@ def manifests_by_namespace(records: list[ResourceRecord]) -> dict[str, list[dict
         ns = meta.get("namespace") or (meta.get("name") if doc.get("kind") == "Namespace" else "_cluster")
         out.setdefault(str(ns), []).append(doc)
     for docs in out.values():
-        docs.sort(key=lambda d: (_kind_rank(str(d.get("kind"))), str(d.get("kind")),
-                                 str((d.get("metadata") or {}).get("name"))))
+        docs.sort(
+            key=lambda d: (
+                _kind_rank(str(d.get("kind"))),
+                str(d.get("kind")),
+                str((d.get("metadata") or {}).get("name")),
+            )
+        )
     return out
 
 
@@ -304,21 +327,23 @@ def _ref(result: SynthResult, urn: str) -> str:
 def resources_json(result: SynthResult) -> list[dict[str, Any]]:
     out = []
     for r in result.records:
-        out.append({
-            "type": r.type,
-            "name": r.name,
-            "parent": _ref(result, r.parent_urn) if r.parent_urn else None,
-            "provider": r.provider_name or None,
-            "custom": r.custom,
-            "protect": r.protect,
-            "retainOnDelete": r.retain_on_delete,
-            "deleteBeforeReplace": r.delete_before_replace,
-            "dependsOn": sorted(_ref(result, d) for d in r.dependencies),
-            "ignoreChanges": sorted(r.ignore_changes),
-            "aliases": sorted(r.aliases),
-            "secretInputs": sorted(r.secret_inputs),
-            "inputs": _canonical(redact(r.inputs)),
-        })
+        out.append(
+            {
+                "type": r.type,
+                "name": r.name,
+                "parent": _ref(result, r.parent_urn) if r.parent_urn else None,
+                "provider": r.provider_name or None,
+                "custom": r.custom,
+                "protect": r.protect,
+                "retainOnDelete": r.retain_on_delete,
+                "deleteBeforeReplace": r.delete_before_replace,
+                "dependsOn": sorted(_ref(result, d) for d in r.dependencies),
+                "ignoreChanges": sorted(r.ignore_changes),
+                "aliases": sorted(r.aliases),
+                "secretInputs": sorted(r.secret_inputs),
+                "inputs": _canonical(redact(r.inputs)),
+            }
+        )
     return out
 
 
@@ -347,11 +372,12 @@ def write_output(result: SynthResult, out_dir: str | Path) -> dict[str, Any]:
             shutil.rmtree(out / sub)
     out.mkdir(parents=True, exist_ok=True)
     (out / "tree.txt").write_text("\n".join(result.recorder.tree()) + "\n", encoding="utf-8")
-    (out / "resources.json").write_text(json.dumps(resources_json(result), indent=2, sort_keys=True) + "\n",
-                                        encoding="utf-8")
+    (out / "resources.json").write_text(
+        json.dumps(resources_json(result), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     (out / "outputs.json").write_text(
-        json.dumps(_canonical(redact(result.recorder.stack_outputs)), indent=2, sort_keys=True) + "\n",
-        encoding="utf-8")
+        json.dumps(_canonical(redact(result.recorder.stack_outputs)), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     (out / "manifests").mkdir()
     for ns, docs in sorted(manifests_by_namespace(result.records).items()):
         (out / "manifests" / f"{ns}.yaml").write_text(dump_yaml_documents(docs), encoding="utf-8")

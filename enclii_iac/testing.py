@@ -26,7 +26,11 @@ from pulumi.runtime import mocks as _mocks
 from pulumi.runtime import rpc as _rpc
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_pulumi_func, wait_for_rpcs
+from pulumi.runtime.sync_await import _ensure_event_loop as _untyped_ensure_event_loop
 from pulumi.runtime.sync_await import _sync_await
+
+_ensure_event_loop: Callable[[], Any] = _untyped_ensure_event_loop
+_read_resource: Callable[[Any, Any], Any] = _mocks.MockMonitor.ReadResource
 
 SECRET_SIG_KEY: str = _rpc._special_sig_key
 SECRET_SIG: str = _rpc._special_secret_sig
@@ -217,8 +221,14 @@ class RecordingMocks(_mocks.Mocks):
 class Recorder(_mocks.MockMonitor):
     """A mock monitor that records every registration; ``run()`` executes a program under it."""
 
-    def __init__(self, project: str = "enclii", stack: str = "test", config: Mapping[str, Any] | None = None,
-                 secret_keys: list[str] | None = None, preview: bool = False) -> None:
+    def __init__(
+        self,
+        project: str = "enclii",
+        stack: str = "test",
+        config: Mapping[str, Any] | None = None,
+        secret_keys: list[str] | None = None,
+        preview: bool = False,
+    ) -> None:
         super().__init__(RecordingMocks())
         self.project = project
         self.stack = stack
@@ -235,41 +245,68 @@ class Recorder(_mocks.MockMonitor):
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == "pulumi:pulumi:Stack":
             return resource_pb2.RegisterResourceResponse(urn=urn)
-        _mocks._ensure_event_loop()
+        _ensure_event_loop()
         inputs = _rpc.deserialize_properties(request.object, keep_unknowns=True)
         args = _mocks.MockResourceArgs(
-            typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
-            resource_id=request.importId, custom=request.custom or False,
+            typ=request.type,
+            name=request.name,
+            inputs=inputs,
+            provider=request.provider,
+            resource_id=request.importId,
+            custom=request.custom or False,
         )
         id_, state = self.mocks.new_resource(args)
         secret_keys = set(request.additionalSecretOutputs) | set(SECRET_OUTPUTS.get(request.type, ()))
         state = {k: (_secret(v) if k in secret_keys and not is_secret_value(v) else v) for k, v in state.items()}
         obj_proto = _sync_await(_rpc.serialize_properties(state, {}))
         rec = ResourceRecord(
-            urn=urn, type=request.type, name=request.name, custom=bool(request.custom),
-            parent_urn=request.parent, inputs=inputs, dependencies=list(request.dependencies),
-            provider=request.provider, providers=dict(request.providers), protect=bool(request.protect),
-            retain_on_delete=bool(request.retainOnDelete), delete_before_replace=bool(request.deleteBeforeReplace),
-            ignore_changes=list(request.ignoreChanges), replace_on_changes=list(request.replaceOnChanges),
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            custom=bool(request.custom),
+            parent_urn=request.parent,
+            inputs=inputs,
+            dependencies=list(request.dependencies),
+            provider=request.provider,
+            providers=dict(request.providers),
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            ignore_changes=list(request.ignoreChanges),
+            replace_on_changes=list(request.replaceOnChanges),
             aliases=[a.spec.name or a.urn or a.spec.type for a in request.aliases] + list(request.aliasURNs),
-            additional_secret_outputs=list(request.additionalSecretOutputs), outputs=state,
+            additional_secret_outputs=list(request.additionalSecretOutputs),
+            outputs=state,
             remote=bool(request.remote),
         )
         with self._lock:
             self.resources[urn] = _mocks.MockMonitor.ResourceRegistration(urn, id_ or "", state)
             self.records.append(rec)
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj_proto)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=obj_proto)
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         """Reads (StackReference, ``get`` functions) are recorded like registrations, with ``read=True``."""
-        resp = super().ReadResource(request)
+        resp = _read_resource(self, request)
         state = _rpc.deserialize_properties(request.properties, keep_unknowns=True)
         rec = ResourceRecord(
-            urn=resp.urn, type=request.type, name=request.name, custom=True, parent_urn=request.parent,
-            inputs=state, dependencies=list(request.dependencies), provider=request.provider, providers={},
-            protect=False, retain_on_delete=False, delete_before_replace=False, ignore_changes=[],
-            replace_on_changes=[], aliases=[], additional_secret_outputs=list(request.additionalSecretOutputs),
-            outputs=dict(self.resources[resp.urn].state), read=True,
+            urn=resp.urn,
+            type=request.type,
+            name=request.name,
+            custom=True,
+            parent_urn=request.parent,
+            inputs=state,
+            dependencies=list(request.dependencies),
+            provider=request.provider,
+            providers={},
+            protect=False,
+            retain_on_delete=False,
+            delete_before_replace=False,
+            ignore_changes=[],
+            replace_on_changes=[],
+            aliases=[],
+            additional_secret_outputs=list(request.additionalSecretOutputs),
+            outputs=dict(self.resources[resp.urn].state),
+            read=True,
         )
         with self._lock:
             self.records.append(rec)
@@ -281,8 +318,9 @@ class Recorder(_mocks.MockMonitor):
         pulumi.runtime.set_all_config(
             {k: (v if isinstance(v, str) else _json(v)) for k, v in self.config.items()}, self.secret_keys
         )
-        pulumi.runtime.set_mocks(self.mocks, project=self.project, stack=self.stack, preview=self.preview,
-                                 monitor=self, logger=self.logger)
+        pulumi.runtime.set_mocks(
+            self.mocks, project=self.project, stack=self.stack, preview=self.preview, monitor=self, logger=self.logger
+        )
         settings = pulumi.runtime.settings.SETTINGS
         settings.rpc_manager.clear()
         settings.outputs.clear()
@@ -355,8 +393,11 @@ def _matches(actual: Any, expected: Any) -> bool:
     if isinstance(expected, dict):
         return isinstance(actual, dict) and all(k in actual and _matches(actual[k], v) for k, v in expected.items())
     if isinstance(expected, list):
-        return isinstance(actual, list) and len(actual) == len(expected) and all(
-            _matches(a, e) for a, e in zip(actual, expected, strict=True))
+        return (
+            isinstance(actual, list)
+            and len(actual) == len(expected)
+            and all(_matches(a, e) for a, e in zip(actual, expected, strict=True))
+        )
     return bool(actual == expected)
 
 
@@ -393,6 +434,5 @@ def assert_golden(path: str | Path, actual: str) -> None:
     if expected != actual:
         import difflib
 
-        diff = "".join(difflib.unified_diff(expected.splitlines(True), actual.splitlines(True),
-                                            str(p), "actual", n=2))
+        diff = "".join(difflib.unified_diff(expected.splitlines(True), actual.splitlines(True), str(p), "actual", n=2))
         raise AssertionError(f"{p} differs (UPDATE_GOLDEN=1 to accept):\n{diff[:6000]}")

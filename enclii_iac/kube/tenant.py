@@ -38,10 +38,20 @@ class TenantEnvironment(pulumi.ComponentResource):
 
     namespace_name: pulumi.Output[str]
 
-    def __init__(self, name: str, args: EnvironmentSpec, opts: pulumi.ResourceOptions | None = None, *,
-                 project: str, environment: str, provider: k8s.Provider,
-                 members: list[Any] | None = None, ingress: IngressSpec = _DEFAULT_INGRESS,
-                 routed_ports: list[int] | None = None, protect: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: EnvironmentSpec,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        project: str,
+        environment: str,
+        provider: k8s.Provider,
+        members: list[Any] | None = None,
+        ingress: IngressSpec = _DEFAULT_INGRESS,
+        routed_ports: list[int] | None = None,
+        protect: bool = False,
+    ) -> None:
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=[provider]))
         super().__init__(TYPE_TENANT_ENVIRONMENT, name, None, opts)
         self.spec = args
@@ -51,26 +61,33 @@ class TenantEnvironment(pulumi.ComponentResource):
         self.ingress = ingress
         self.protect = protect
         self.namespace = k8s.core.v1.Namespace(
-            child_name(name, "ns"), **_k8s_args(m.namespace(project, environment)),
+            child_name(name, "ns"),
+            **_k8s_args(m.namespace(project, environment)),
             opts=_opts(self, protect=protect, retain_on_delete=protect),
         )
         ns_dep = [self.namespace]
         self.quota = k8s.core.v1.ResourceQuota(
-            child_name(name, "quota"), **_k8s_args(m.resource_quota(project, environment, args)),
-            opts=_opts(self, depends_on=ns_dep))
+            child_name(name, "quota"),
+            **_k8s_args(m.resource_quota(project, environment, args)),
+            opts=_opts(self, depends_on=ns_dep),
+        )
         self.limits = k8s.core.v1.LimitRange(
-            child_name(name, "limits"), **_k8s_args(m.limit_range(project, environment)),
-            opts=_opts(self, depends_on=ns_dep))
+            child_name(name, "limits"),
+            **_k8s_args(m.limit_range(project, environment)),
+            opts=_opts(self, depends_on=ns_dep),
+        )
         self.network_policies: dict[str, k8s.networking.v1.NetworkPolicy] = {}
         for pol in m.network_policies(
-            project, environment,
+            project,
+            environment,
             ingress_namespaces=[ingress.namespace, ingress.tunnel_namespace],
             routed_ports=list(routed_ports or []),
             isolate_services=args.isolate_services,
         ):
             key = pol["metadata"]["name"]
             self.network_policies[key] = k8s.networking.v1.NetworkPolicy(
-                child_name(name, "netpol", key), **_k8s_args(pol), opts=_opts(self, depends_on=ns_dep))
+                child_name(name, "netpol", key), **_k8s_args(pol), opts=_opts(self, depends_on=ns_dep)
+            )
         self.roles: dict[str, k8s.rbac.v1.Role] = {}
         self.role_bindings: dict[str, k8s.rbac.v1.RoleBinding] = {}
         by_role: dict[str, list[Any]] = {}
@@ -78,13 +95,16 @@ class TenantEnvironment(pulumi.ComponentResource):
             by_role.setdefault(member.role, []).append(member)
         for role_name in m.ROLES:
             self.roles[role_name] = k8s.rbac.v1.Role(
-                child_name(name, "role", role_name), **_k8s_args(m.role(project, environment, role_name)),
-                opts=_opts(self, depends_on=ns_dep))
+                child_name(name, "role", role_name),
+                **_k8s_args(m.role(project, environment, role_name)),
+                opts=_opts(self, depends_on=ns_dep),
+            )
             if by_role.get(role_name):
                 self.role_bindings[role_name] = k8s.rbac.v1.RoleBinding(
                     child_name(name, "binding", role_name),
                     **_k8s_args(m.role_binding(project, environment, role_name, by_role[role_name])),
-                    opts=_opts(self, depends_on=[self.roles[role_name]]))
+                    opts=_opts(self, depends_on=[self.roles[role_name]]),
+                )
         self.namespace_name = self.namespace.metadata.apply(lambda md: str(md["name"]) if md else "")
         self.register_outputs({"namespace_name": self.namespace_name})
 
@@ -99,46 +119,78 @@ class TenantService(pulumi.ComponentResource):
     hostnames: pulumi.Output[list[str]]
     custom_domains: pulumi.Output[list[str]]
 
-    def __init__(self, name: str, args: ServiceSpec, opts: pulumi.ResourceOptions | None = None, *,
-                 environment: TenantEnvironment, service: str, secret_values: SecretValues | None = None,
-                 protect: bool | None = None) -> None:
-        super().__init__(TYPE_TENANT_SERVICE, name, None,
-                         pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=environment), opts))
+    def __init__(
+        self,
+        name: str,
+        args: ServiceSpec,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        environment: TenantEnvironment,
+        service: str,
+        secret_values: SecretValues | None = None,
+        protect: bool | None = None,
+    ) -> None:
+        super().__init__(
+            TYPE_TENANT_SERVICE,
+            name,
+            None,
+            pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=environment), opts),
+        )
         svc = args
         ref = m.Ref(environment.project, environment.environment, service)
         protect = environment.protect if protect is None else protect
         values = dict(secret_values or {})
         missing = [s for s in svc.secrets if s not in values]
         if missing:
-            raise SpecError([SpecIssue(f"{ref.project}/{service}", "spec.secrets",
-                                       f"no value for {', '.join(missing)}; set it as a Pulumi secret "
-                                       f"(see docs/tenant-service.md#secrets)")])
+            raise SpecError(
+                [
+                    SpecIssue(
+                        f"{ref.project}/{service}",
+                        "spec.secrets",
+                        f"no value for {', '.join(missing)}; set it as a Pulumi secret "
+                        f"(see docs/tenant-service.md#secrets)",
+                    )
+                ]
+            )
         unknown = sorted(set(values) - set(svc.secrets))
         if unknown:
-            raise SpecError([SpecIssue(f"{ref.project}/{service}", "spec.secrets",
-                                       f"values given for undeclared secrets {', '.join(unknown)}")])
+            raise SpecError(
+                [
+                    SpecIssue(
+                        f"{ref.project}/{service}",
+                        "spec.secrets",
+                        f"values given for undeclared secrets {', '.join(unknown)}",
+                    )
+                ]
+            )
         self.spec = svc
         self.ref = ref
         deps: list[pulumi.Resource] = [environment.namespace]
         self.service_account = k8s.core.v1.ServiceAccount(
-            child_name(name, "sa"), **_k8s_args(m.service_account(ref)), opts=_opts(self, depends_on=deps))
+            child_name(name, "sa"), **_k8s_args(m.service_account(ref)), opts=_opts(self, depends_on=deps)
+        )
         deps = [self.service_account]
         has_secret = bool(svc.secrets)
         self.secret: k8s.core.v1.Secret | None = None
         if has_secret:
+            secret_args: dict[str, Any] = {
+                "metadata": m.meta(m.secret_name(ref), ref.namespace, m.service_labels(ref)),
+                "type": "Opaque",
+                "string_data": {k: pulumi.Output.secret(values[k]) for k in svc.secrets},
+            }
             self.secret = k8s.core.v1.Secret(
                 child_name(name, "env"),
-                metadata=m.meta(m.secret_name(ref), ref.namespace, m.service_labels(ref)),
-                type="Opaque",
-                string_data=pulumi.Output.secret({k: values[k] for k in svc.secrets}),
+                **secret_args,
                 opts=_opts(self, depends_on=deps, additional_secret_outputs=["data", "stringData"]),
             )
             deps = [*deps, self.secret]
         self.volumes: dict[str, k8s.core.v1.PersistentVolumeClaim] = {}
         for vol in svc.volumes:
             self.volumes[vol.name] = k8s.core.v1.PersistentVolumeClaim(
-                child_name(name, "pvc", vol.name), **_k8s_args(m.pvc(ref, svc, vol.name)),
-                opts=_opts(self, depends_on=[environment.namespace], protect=protect, retain_on_delete=protect))
+                child_name(name, "pvc", vol.name),
+                **_k8s_args(m.pvc(ref, svc, vol.name)),
+                opts=_opts(self, depends_on=[environment.namespace], protect=protect, retain_on_delete=protect),
+            )
         deps = deps + list(self.volumes.values())
 
         self.deployments: dict[str, k8s.apps.v1.Deployment] = {}
@@ -151,12 +203,17 @@ class TenantService(pulumi.ComponentResource):
         self.hpa: k8s.autoscaling.v2.HorizontalPodAutoscaler | None = None
 
         if svc.type is ServiceType.CRON:
-            self.cron_job = k8s.batch.v1.CronJob(child_name(name, "cronjob"), **_k8s_args(m.cron_job(ref, svc, has_secret)),
-                                                 opts=_opts(self, depends_on=deps))
+            self.cron_job = k8s.batch.v1.CronJob(
+                child_name(name, "cronjob"),
+                **_k8s_args(m.cron_job(ref, svc, has_secret)),
+                opts=_opts(self, depends_on=deps),
+            )
         elif svc.type is ServiceType.JOB:
-            self.job = k8s.batch.v1.Job(child_name(name, "job"), **_k8s_args(m.job(ref, svc, has_secret)),
-                                        opts=_opts(self, depends_on=deps, replace_on_changes=["spec"],
-                                                   delete_before_replace=True))
+            self.job = k8s.batch.v1.Job(
+                child_name(name, "job"),
+                **_k8s_args(m.job(ref, svc, has_secret)),
+                opts=_opts(self, depends_on=deps, replace_on_changes=["spec"], delete_before_replace=True),
+            )
         else:
             self._long_running(name, ref, svc, environment.ingress, has_secret, deps)
 
@@ -174,19 +231,33 @@ class TenantService(pulumi.ComponentResource):
     def _custom(self, name: str, key: str, manifest: m.Manifest, deps: list[pulumi.Resource]) -> None:
         self.custom_objects[key] = k8s.apiextensions.CustomResource(
             child_name(name, key),
-            api_version=manifest["apiVersion"], kind=manifest["kind"], metadata=manifest["metadata"],
-            spec=manifest["spec"], opts=_opts(self, depends_on=deps))
+            api_version=manifest["apiVersion"],
+            kind=manifest["kind"],
+            metadata=manifest["metadata"],
+            spec=manifest["spec"],
+            opts=_opts(self, depends_on=deps),
+        )
 
-    def _deployment(self, name: str, key: str, manifest: m.Manifest, deps: list[pulumi.Resource],
-                    autoscaled: bool) -> k8s.apps.v1.Deployment:
+    def _deployment(
+        self, name: str, key: str, manifest: m.Manifest, deps: list[pulumi.Resource], autoscaled: bool
+    ) -> k8s.apps.v1.Deployment:
         d = k8s.apps.v1.Deployment(
-            child_name(name, key) if key else child_name(name, "deployment"), **_k8s_args(manifest),
-            opts=_opts(self, depends_on=deps, ignore_changes=["spec.replicas"] if autoscaled else None))
+            child_name(name, key) if key else child_name(name, "deployment"),
+            **_k8s_args(manifest),
+            opts=_opts(self, depends_on=deps, ignore_changes=["spec.replicas"] if autoscaled else None),
+        )
         self.deployments[key or "main"] = d
         return d
 
-    def _long_running(self, name: str, ref: m.Ref, svc: ServiceSpec, ingress: IngressSpec, has_secret: bool,
-                      deps: list[pulumi.Resource]) -> None:
+    def _long_running(
+        self,
+        name: str,
+        ref: m.Ref,
+        svc: ServiceSpec,
+        ingress: IngressSpec,
+        has_secret: bool,
+        deps: list[pulumi.Resource],
+    ) -> None:
         autoscaled = svc.autoscale is not None
         strategy = svc.deploy.strategy
         routed = bool(svc.routes)
@@ -195,21 +266,38 @@ class TenantService(pulumi.ComponentResource):
         if strategy == "canary":
             canary = svc.deploy.canary
             assert canary is not None
-            stable = m.deployment(ref, svc, name=ref.name(), image=svc.image, replicas=svc.replicas.min,
-                                  has_secret=has_secret, extra_labels={"enclii.dev/track": "stable"})
-            can = m.deployment(ref, svc, name=ref.name("canary"), image=canary.image, replicas=canary.replicas,
-                               has_secret=has_secret, extra_labels={"enclii.dev/track": "canary"})
+            stable = m.deployment(
+                ref,
+                svc,
+                name=ref.name(),
+                image=svc.image,
+                replicas=svc.replicas.min,
+                has_secret=has_secret,
+                extra_labels={"enclii.dev/track": "stable"},
+            )
+            can = m.deployment(
+                ref,
+                svc,
+                name=ref.name("canary"),
+                image=canary.image,
+                replicas=canary.replicas,
+                has_secret=has_secret,
+                extra_labels={"enclii.dev/track": "canary"},
+            )
             self._deployment(name, "", stable, deps, autoscaled)
             self._deployment(name, "canary", can, deps, False)
             if port is not None:
                 for track in ("stable", "canary"):
                     self.services[track] = k8s.core.v1.Service(
                         child_name(name, "svc", track),
-                        **_k8s_args(m.service(ref, svc, name=ref.name(track),
-                                              extra_selector={"enclii.dev/track": track})),
-                        opts=_opts(self, depends_on=deps))
+                        **_k8s_args(
+                            m.service(ref, svc, name=ref.name(track), extra_selector={"enclii.dev/track": track})
+                        ),
+                        opts=_opts(self, depends_on=deps),
+                    )
                 self.services["main"] = k8s.core.v1.Service(
-                    child_name(name, "svc"), **_k8s_args(m.service(ref, svc)), opts=_opts(self, depends_on=deps))
+                    child_name(name, "svc"), **_k8s_args(m.service(ref, svc)), opts=_opts(self, depends_on=deps)
+                )
             if routed:
                 self._custom(name, "split", m.traefik_weighted(ref, 100 - canary.weight, canary.weight), deps)
                 self._custom(name, "route", m.traefik_route(ref, svc), deps)
@@ -218,51 +306,79 @@ class TenantService(pulumi.ComponentResource):
             bg = svc.deploy.blue_green
             assert bg is not None
             for color, image in (("blue", bg.blue_image), ("green", bg.green_image)):
-                self._deployment(name, color, m.deployment(
-                    ref, svc, name=ref.name(color), image=image, replicas=svc.replicas.min,
-                    has_secret=has_secret, extra_labels={"enclii.dev/color": color}), deps,
-                    autoscaled and color == bg.active)
+                self._deployment(
+                    name,
+                    color,
+                    m.deployment(
+                        ref,
+                        svc,
+                        name=ref.name(color),
+                        image=image,
+                        replicas=svc.replicas.min,
+                        has_secret=has_secret,
+                        extra_labels={"enclii.dev/color": color},
+                    ),
+                    deps,
+                    autoscaled and color == bg.active,
+                )
             inactive = "green" if bg.active == "blue" else "blue"
             if port is not None:
                 self.services["main"] = k8s.core.v1.Service(
                     child_name(name, "svc"),
                     **_k8s_args(m.service(ref, svc, extra_selector={"enclii.dev/color": bg.active})),
-                    opts=_opts(self, depends_on=deps))
+                    opts=_opts(self, depends_on=deps),
+                )
                 self.services["preview"] = k8s.core.v1.Service(
                     child_name(name, "svc", "preview"),
-                    **_k8s_args(m.service(ref, svc, name=ref.name("preview"),
-                                          extra_selector={"enclii.dev/color": inactive})),
-                    opts=_opts(self, depends_on=deps))
+                    **_k8s_args(
+                        m.service(ref, svc, name=ref.name("preview"), extra_selector={"enclii.dev/color": inactive})
+                    ),
+                    opts=_opts(self, depends_on=deps),
+                )
             main_name = ref.name(bg.active)
             pdb_selector = {"enclii.dev/color": bg.active}
             if svc.replicas.min >= 2:
                 self.pdbs[inactive] = k8s.policy.v1.PodDisruptionBudget(
                     child_name(name, "pdb", inactive),
                     **_k8s_args(m.pdb(ref, name=ref.name(inactive), extra_selector={"enclii.dev/color": inactive})),
-                    opts=_opts(self, depends_on=deps))
+                    opts=_opts(self, depends_on=deps),
+                )
         else:
-            self._deployment(name, "", m.deployment(ref, svc, name=ref.name(), image=svc.image,
-                                                   replicas=svc.replicas.min, has_secret=has_secret), deps, autoscaled)
+            self._deployment(
+                name,
+                "",
+                m.deployment(
+                    ref, svc, name=ref.name(), image=svc.image, replicas=svc.replicas.min, has_secret=has_secret
+                ),
+                deps,
+                autoscaled,
+            )
             if port is not None and svc.type is not ServiceType.WORKER:
                 self.services["main"] = k8s.core.v1.Service(
-                    child_name(name, "svc"), **_k8s_args(m.service(ref, svc)), opts=_opts(self, depends_on=deps))
+                    child_name(name, "svc"), **_k8s_args(m.service(ref, svc)), opts=_opts(self, depends_on=deps)
+                )
             pdb_selector = None
         if routed and strategy != "canary":
             self.ingress = k8s.networking.v1.Ingress(
                 child_name(name, "ingress"),
                 **_k8s_args(m.ingress(ref, svc, class_name=ingress.class_name, cluster_issuer=ingress.cluster_issuer)),
-                opts=_opts(self, depends_on=[*deps, *self.services.values()]))
+                opts=_opts(self, depends_on=[*deps, *self.services.values()]),
+            )
         if svc.replicas.min >= 2:
             self.pdbs["main"] = k8s.policy.v1.PodDisruptionBudget(
-                child_name(name, "pdb"), **_k8s_args(m.pdb(ref, extra_selector=pdb_selector)),
-                opts=_opts(self, depends_on=deps))
+                child_name(name, "pdb"),
+                **_k8s_args(m.pdb(ref, extra_selector=pdb_selector)),
+                opts=_opts(self, depends_on=deps),
+            )
         if svc.autoscale is not None:
             if svc.autoscale.keda:
                 self._custom(name, "scaler", m.scaled_object(ref, svc, main_name), deps)
             else:
                 self.hpa = k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                    child_name(name, "hpa"), **_k8s_args(m.hpa(ref, svc, main_name)),
-                    opts=_opts(self, depends_on=list(self.deployments.values())))
+                    child_name(name, "hpa"),
+                    **_k8s_args(m.hpa(ref, svc, main_name)),
+                    opts=_opts(self, depends_on=list(self.deployments.values())),
+                )
 
 
 class TenantProject(pulumi.ComponentResource):
@@ -273,9 +389,18 @@ class TenantProject(pulumi.ComponentResource):
 
     namespaces: pulumi.Output[list[str]]
 
-    def __init__(self, name: str, args: ProjectSpec, opts: pulumi.ResourceOptions | None = None, *,
-                 provider: k8s.Provider, project: str | None = None, ingress: IngressSpec = _DEFAULT_INGRESS,
-                 secret_values: Mapping[str, SecretValues] | None = None, protect: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: ProjectSpec,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        provider: k8s.Provider,
+        project: str | None = None,
+        ingress: IngressSpec = _DEFAULT_INGRESS,
+        secret_values: Mapping[str, SecretValues] | None = None,
+        protect: bool = False,
+    ) -> None:
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=[provider]))
         super().__init__(TYPE_TENANT_PROJECT, name, None, opts)
         project = project or name
@@ -285,16 +410,30 @@ class TenantProject(pulumi.ComponentResource):
         secrets = dict(secret_values or {})
         for env_name, env_spec in args.environments.items():
             env = TenantEnvironment(
-                child_name(name, env_name), env_spec, pulumi.ResourceOptions(parent=self),
-                project=project, environment=env_name, provider=provider, members=list(args.members),
-                ingress=ingress, routed_ports=m.routed_ports(args, env_name), protect=protect)
+                child_name(name, env_name),
+                env_spec,
+                pulumi.ResourceOptions(parent=self),
+                project=project,
+                environment=env_name,
+                provider=provider,
+                members=list(args.members),
+                ingress=ingress,
+                routed_ports=m.routed_ports(args, env_name),
+                protect=protect,
+            )
             self.environments[env_name] = env
             self.services[env_name] = {}
             services = args.services_in(env_name)
             for svc_name, svc in services.items():
                 self.services[env_name][svc_name] = TenantService(
-                    child_name(name, env_name, svc_name), svc, pulumi.ResourceOptions(parent=env),
-                    environment=env, service=svc_name, secret_values=secrets.get(svc_name), protect=protect)
+                    child_name(name, env_name, svc_name),
+                    svc,
+                    pulumi.ResourceOptions(parent=env),
+                    environment=env,
+                    service=svc_name,
+                    secret_values=secrets.get(svc_name),
+                    protect=protect,
+                )
             if env_spec.isolate_services:
                 self._dependency_policies(name, env, services)
         self.namespaces = pulumi.Output.all(*[e.namespace_name for e in self.environments.values()])
@@ -314,11 +453,13 @@ class TenantProject(pulumi.ComponentResource):
             for caller in sorted(who):
                 cref = m.Ref(env.project, env.environment, caller)
                 pol = m.dependency_policy(cref, dep, port)
-                k8s.networking.v1.NetworkPolicy(child_name(name, env.environment, "netpol", caller, "to", dep),
-                                                **_k8s_args(pol), opts=_opts(env))
+                k8s.networking.v1.NetworkPolicy(
+                    child_name(name, env.environment, "netpol", caller, "to", dep), **_k8s_args(pol), opts=_opts(env)
+                )
             pol = m.dependency_ingress_policy(ref, who, port)
-            k8s.networking.v1.NetworkPolicy(child_name(name, env.environment, "netpol", dep, "from"),
-                                            **_k8s_args(pol), opts=_opts(env))
+            k8s.networking.v1.NetworkPolicy(
+                child_name(name, env.environment, "netpol", dep, "from"), **_k8s_args(pol), opts=_opts(env)
+            )
 
 
 def _k8s_args(manifest: m.Manifest) -> dict[str, Any]:

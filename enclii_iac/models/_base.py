@@ -103,7 +103,9 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 def _env_name(value: str) -> str:
     if not _ENV_NAME.fullmatch(value):
-        raise ValueError(f"{value!r} is not an environment variable name (letters, digits, '_'; not starting with a digit)")
+        raise ValueError(
+            f"{value!r} is not an environment variable name (letters, digits, '_'; not starting with a digit)"
+        )
     return value
 
 
@@ -120,8 +122,17 @@ EnvValue = Annotated[str, AfterValidator(_env_value)]
 
 _CPU = re.compile(r"^(?:[0-9]+m|[0-9]+(?:\.[0-9]{1,3})?)$")
 _MEM = re.compile(r"^[0-9]+(?:Ki|Mi|Gi|Ti|k|M|G|T)?$")
-_MEM_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-              "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+_MEM_UNITS = {
+    "": 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+}
 
 
 def _cpu(value: str) -> str:

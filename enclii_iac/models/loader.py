@@ -33,9 +33,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     return dict(loader.construct_mapping(node, deep=deep))
 
@@ -145,17 +143,22 @@ def load_documents(texts: Iterable[tuple[str, str]]) -> Documents:
         for index, doc in enumerate(docs, start=1):
             label = f"{source}#{index}"
             if not isinstance(doc, dict):
-                issues.append(SpecIssue(label, "", "a document must be a mapping with apiVersion, kind, metadata, spec"))
+                issues.append(
+                    SpecIssue(label, "", "a document must be a mapping with apiVersion, kind, metadata, spec")
+                )
                 continue
             kind = doc.get("kind")
             if doc.get("apiVersion") != API_VERSION:
-                issues.append(SpecIssue(label, "apiVersion", f"must be {API_VERSION!r} (got {doc.get('apiVersion')!r})"))
+                issues.append(
+                    SpecIssue(label, "apiVersion", f"must be {API_VERSION!r} (got {doc.get('apiVersion')!r})")
+                )
                 continue
             if kind not in KINDS:
                 issues.append(SpecIssue(label, "kind", f"must be one of {', '.join(KINDS)} (got {kind!r})"))
                 continue
-            meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-            named = f"{label} {meta.get('project') + '/' if meta.get('project') else ''}{meta.get('name', '?')}"
+            raw_meta = doc.get("metadata")
+            meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
+            named = f"{label} {f"{meta['project']}/" if meta.get('project') else ''}{meta.get('name', '?')}"
             try:
                 if kind == "Service":
                     sdoc = validate_model(ServiceDocument, doc, named)
@@ -215,8 +218,9 @@ def load_tenants(paths: Iterable[str | Path]) -> dict[str, ProjectSpec]:
     return load_documents(read_files(paths)).tenants()
 
 
-def build_platform(data: Mapping[str, Any], tenants: Mapping[str, ProjectSpec] | None = None,
-                   document: str = "platform") -> PlatformSpec:
+def build_platform(
+    data: Mapping[str, Any], tenants: Mapping[str, ProjectSpec] | None = None, document: str = "platform"
+) -> PlatformSpec:
     """A PlatformSpec from plain data (YAML ``spec`` or stack config) plus tenant projects from files or Python."""
     merged = dict(data)
     if tenants:

@@ -47,8 +47,12 @@ class PlatformSpec(StrictModel):
     stage: StackStage = Field("production", description="production protects stateful resources; preview does not.")
     domain: Hostname = Field(description="Cloudflare zone the platform is served from, e.g. example.com.")
     kubernetes_version: str = Field("1.33.0", pattern=r"^1\.[0-9]{2}\.[0-9]+$")
-    hosts: HostsSpec | None = Field(None, description="Machines (AX41, Hetzner Cloud). Default: none (bring a cluster).")
-    cluster: K3sClusterSpec | None = Field(None, description="k3s on the hosts. Default: none (kubeconfig from config).")
+    hosts: HostsSpec | None = Field(
+        None, description="Machines (AX41, Hetzner Cloud). Default: none (bring a cluster)."
+    )
+    cluster: K3sClusterSpec | None = Field(
+        None, description="k3s on the hosts. Default: none (kubeconfig from config)."
+    )
     edge: EdgeSpec | None = Field(None, description="Cloudflare Tunnel, DNS, custom domains, R2. Default: none.")
     ingress: IngressSpec = Field(default_factory=IngressSpec)
     policy: PolicySpec = Field(default_factory=PolicySpec)

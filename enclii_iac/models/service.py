@@ -42,7 +42,7 @@ class Replicas(StrictModel):
     """Replica bounds. ``max > min`` turns on the HorizontalPodAutoscaler."""
 
     min: int = Field(defaults.REPLICAS_MIN, ge=0, le=100, description="Pods kept running. Default: 1.")
-    max: int | None = Field(None, ge=1, le=100, description="Upper bound for autoscaling. Default: equal to min.")
+    max: int | None = Field(None, ge=0, le=100, description="Upper bound for autoscaling. Default: equal to min.")
 
     @model_validator(mode="after")
     def _bounds(self) -> Replicas:
@@ -68,10 +68,12 @@ class Autoscale(StrictModel):
     """Autoscaling between ``replicas.min`` and ``replicas.max``: HPA on CPU/memory, or KEDA triggers."""
 
     target_cpu: int = Field(70, ge=1, le=100, alias="targetCPU", description="Average CPU utilisation target, %.")
-    target_memory: int | None = Field(None, ge=1, le=100, alias="targetMemory",
-                                      description="Average memory utilisation target, %. Default: not used.")
-    keda: list[KedaTrigger] = Field(default_factory=list,
-                                    description="KEDA triggers; when set a ScaledObject replaces the HPA.")
+    target_memory: int | None = Field(
+        None, ge=1, le=100, alias="targetMemory", description="Average memory utilisation target, %. Default: not used."
+    )
+    keda: list[KedaTrigger] = Field(
+        default_factory=list, description="KEDA triggers; when set a ScaledObject replaces the HPA."
+    )
 
 
 class Resources(StrictModel):
@@ -187,7 +189,9 @@ class Deploy(StrictModel):
         if self.strategy == "canary" and self.canary is None:
             raise ValueError("strategy canary needs a canary block: {image: ..., steps: [10, 50]}")
         if self.strategy == "blue-green" and self.blue_green is None:
-            raise ValueError("strategy blue-green needs a blueGreen block: {active: blue, blueImage: ..., greenImage: ...}")
+            raise ValueError(
+                "strategy blue-green needs a blueGreen block: {active: blue, blueImage: ..., greenImage: ...}"
+            )
         if self.strategy != "canary" and self.canary is not None:
             raise ValueError(f"canary block given but strategy is {self.strategy!r}; set strategy: canary")
         if self.strategy != "blue-green" and self.blue_green is not None:
@@ -245,9 +249,11 @@ class ServiceSpec(StrictModel):
     type: ServiceType = Field(ServiceType.WEB, description="web | worker | cron | job | tcp. Default: web.")
     image: Image = Field(description="OCI image; pinned by digest in production.")
     command: list[Annotated[str, Field(min_length=1, max_length=4096)]] | None = Field(
-        None, description="Entrypoint override. Default: the image's.")
+        None, description="Entrypoint override. Default: the image's."
+    )
     args: list[Annotated[str, Field(max_length=4096)]] | None = Field(
-        None, description="Arguments. Default: the image's.")
+        None, description="Arguments. Default: the image's."
+    )
     port: int | None = Field(None, ge=1, le=65535, description="Container port. Default: 8080 for web and tcp.")
     replicas: Replicas = Field(default_factory=Replicas, description="Replica bounds. Default: 1.")
     autoscale: Autoscale | None = Field(None, description="HPA or KEDA scaling. Default: fixed replicas.")

@@ -23,7 +23,9 @@ _ENV_NAME = re.compile(r"^(dev|stage|prod|preview-[a-z0-9]([-a-z0-9]{0,20}[a-z0-
 
 def _env_name(value: str) -> str:
     if not _ENV_NAME.fullmatch(value):
-        raise ValueError(f"{value!r} is not an environment name: use dev, stage, prod or preview-<id> (e.g. preview-pr-42)")
+        raise ValueError(
+            f"{value!r} is not an environment name: use dev, stage, prod or preview-<id> (e.g. preview-pr-42)"
+        )
     return value
 
 
@@ -115,16 +117,18 @@ class ProjectSpec(StrictModel):
                     )
                 if dep == svc_name:
                     raise ValueError(f"services.{svc_name}.dependsOn: a service cannot depend on itself")
-            for env in svc.environments or []:
-                if env not in self.environments:
+            for env_ref in svc.environments or []:
+                if env_ref not in self.environments:
                     raise ValueError(
-                        f"services.{svc_name}.environments: {env!r} is not an environment of this project "
+                        f"services.{svc_name}.environments: {env_ref!r} is not an environment of this project "
                         f"(known: {', '.join(sorted(self.environments))})"
                     )
         for env_name, env in self.environments.items():
             for svc_name in env.overrides:
                 if svc_name not in self.services:
-                    raise ValueError(f"environments.{env_name}.overrides: {svc_name!r} is not a service of this project")
+                    raise ValueError(
+                        f"environments.{env_name}.overrides: {svc_name!r} is not a service of this project"
+                    )
         seen: set[tuple[str, str]] = set()
         for m in self.members:
             if (m.kind, m.name) in seen:

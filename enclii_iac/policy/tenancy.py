@@ -33,8 +33,9 @@ WORKLOAD_TYPES = {
     "kubernetes:core/v1:Pod": ("spec",),
 }
 
-SECRETISH = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIALS?|DATABASE_URL|DSN)",
-                       re.IGNORECASE)
+SECRETISH = re.compile(
+    r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIALS?|DATABASE_URL|DSN)", re.IGNORECASE
+)
 
 
 def _plain(value: Any) -> Any:
@@ -88,13 +89,19 @@ def _containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 # --- rules ------------------------------------------------------------------------------------------------
 
+
 def restricted_namespaces(records: list[Record]) -> list[Violation]:
     """Every tenant namespace enforces Pod Security "restricted"."""
     out = []
     for ns, labels in sorted(tenant_namespaces(records).items()):
         if labels.get("pod-security.kubernetes.io/enforce") != "restricted":
-            out.append(Violation("psa-restricted", f"Namespace {ns}",
-                                 "label pod-security.kubernetes.io/enforce=restricted is missing"))
+            out.append(
+                Violation(
+                    "psa-restricted",
+                    f"Namespace {ns}",
+                    "label pod-security.kubernetes.io/enforce=restricted is missing",
+                )
+            )
     return out
 
 
@@ -105,12 +112,17 @@ def default_deny(records: list[Record]) -> list[Violation]:
         if r.type != "kubernetes:networking.k8s.io/v1:NetworkPolicy":
             continue
         spec = _plain(r.inputs.get("spec")) or {}
-        if (spec.get("podSelector") in ({}, None) or spec.get("podSelector") == {"matchLabels": {}}) \
-                and sorted(spec.get("policyTypes") or []) == ["Egress", "Ingress"] \
-                and not spec.get("ingress") and not spec.get("egress"):
+        if (
+            (spec.get("podSelector") in ({}, None) or spec.get("podSelector") == {"matchLabels": {}})
+            and sorted(spec.get("policyTypes") or []) == ["Egress", "Ingress"]
+            and not spec.get("ingress")
+            and not spec.get("egress")
+        ):
             denied.add(str(_meta(r).get("namespace")))
-    return [Violation("default-deny", f"Namespace {ns}", "no default-deny NetworkPolicy (ingress and egress)")
-            for ns in sorted(set(tenant_namespaces(records)) - denied)]
+    return [
+        Violation("default-deny", f"Namespace {ns}", "no default-deny NetworkPolicy (ingress and egress)")
+        for ns in sorted(set(tenant_namespaces(records)) - denied)
+    ]
 
 
 def limits_set(records: list[Record]) -> list[Violation]:
@@ -122,8 +134,13 @@ def limits_set(records: list[Record]) -> list[Violation]:
             for kind in ("limits", "requests"):
                 missing = [k for k in ("cpu", "memory") if k not in (res.get(kind) or {})]
                 if missing:
-                    out.append(Violation("resource-limits", _ref(r),
-                                         f"container {c.get('name')!r} sets no {kind}.{'/'.join(missing)}"))
+                    out.append(
+                        Violation(
+                            "resource-limits",
+                            _ref(r),
+                            f"container {c.get('name')!r} sets no {kind}.{'/'.join(missing)}",
+                        )
+                    )
     return out
 
 
@@ -156,8 +173,9 @@ def no_host_access(records: list[Record]) -> list[Violation]:
             if sc.get("privileged"):
                 out.append(Violation("no-privileged", _ref(r), f"container {c.get('name')!r} is privileged"))
             if sc.get("allowPrivilegeEscalation", True) is not False:
-                out.append(Violation("no-privileged", _ref(r),
-                                     f"container {c.get('name')!r} allows privilege escalation"))
+                out.append(
+                    Violation("no-privileged", _ref(r), f"container {c.get('name')!r} allows privilege escalation")
+                )
             for port in c.get("ports") or []:
                 if isinstance(port, dict) and port.get("hostPort"):
                     out.append(Violation("no-host-access", _ref(r), f"container {c.get('name')!r} uses a hostPort"))
@@ -177,8 +195,11 @@ def production_digests(records: list[Record]) -> list[Violation]:
             continue
         for c in _containers(spec):
             if not image_digest(str(c.get("image") or "")):
-                out.append(Violation("production-digest", _ref(r),
-                                     f"image {c.get('image')!r} is not pinned by digest in production"))
+                out.append(
+                    Violation(
+                        "production-digest", _ref(r), f"image {c.get('image')!r} is not pinned by digest in production"
+                    )
+                )
     return out
 
 
@@ -202,8 +223,13 @@ def production_pdb(records: list[Record]) -> list[Violation]:
         labels = _dig(_plain(r.inputs), ("spec", "template", "metadata", "labels")) or {}
         covered = any(pns == ns and sel and all(labels.get(k) == v for k, v in sel.items()) for pns, sel in pdbs)
         if not covered:
-            out.append(Violation("production-pdb", _ref(r),
-                                 f"{replicas} replicas in production but no PodDisruptionBudget selects its pods"))
+            out.append(
+                Violation(
+                    "production-pdb",
+                    _ref(r),
+                    f"{replicas} replicas in production but no PodDisruptionBudget selects its pods",
+                )
+            )
     return out
 
 
@@ -214,14 +240,24 @@ def secrets_by_reference(records: list[Record]) -> list[Violation]:
         for c in _containers(spec):
             for e in c.get("env") or []:
                 if isinstance(e, dict) and "value" in e and SECRETISH.search(str(e.get("name"))):
-                    out.append(Violation("secrets-by-reference", _ref(r),
-                                         f"env {e.get('name')!r} holds a literal value; declare it in secrets"))
+                    out.append(
+                        Violation(
+                            "secrets-by-reference",
+                            _ref(r),
+                            f"env {e.get('name')!r} holds a literal value; declare it in secrets",
+                        )
+                    )
     for r in records:
         if r.type == "kubernetes:core/v1:Secret":
             for key in ("data", "stringData"):
                 if key in r.inputs and key not in r.secret_inputs:
-                    out.append(Violation("secrets-by-reference", _ref(r),
-                                         f"{key} is not a Pulumi secret (it would be stored in clear in state)"))
+                    out.append(
+                        Violation(
+                            "secrets-by-reference",
+                            _ref(r),
+                            f"{key} is not a Pulumi secret (it would be stored in clear in state)",
+                        )
+                    )
     return out
 
 

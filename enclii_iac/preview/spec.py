@@ -52,8 +52,9 @@ def preview_spec(spec: PlatformSpec, pr_number: int) -> PlatformSpec:
     env = preview_environment(pr_number)
     tenants = {}
     for project, pspec in spec.tenants.items():
-        services = {name: _preview_service(name, project, svc, pr_number, spec.domain)
-                    for name, svc in pspec.services.items()}
+        services = {
+            name: _preview_service(name, project, svc, pr_number, spec.domain) for name, svc in pspec.services.items()
+        }
         tenants[project] = ProjectSpec(
             environments={env: EnvironmentSpec(quota=PREVIEW_QUOTA, ttl_hours=PREVIEW_TTL_HOURS)},
             services=services,

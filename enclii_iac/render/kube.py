@@ -68,8 +68,9 @@ def selector(ref: Ref) -> dict[str, str]:
     return {label_key("project"): ref.project, label_key("service"): ref.service}
 
 
-def meta(name: str, namespace: str | None, labels: dict[str, str],
-         annotations: dict[str, str] | None = None) -> Manifest:
+def meta(
+    name: str, namespace: str | None, labels: dict[str, str], annotations: dict[str, str] | None = None
+) -> Manifest:
     out: Manifest = {"name": name, "labels": dict(labels)}
     if namespace is not None:
         out["namespace"] = namespace
@@ -79,6 +80,7 @@ def meta(name: str, namespace: str | None, labels: dict[str, str],
 
 
 # --- environment (namespace) objects -------------------------------------------------------------------
+
 
 def namespace(project: str, environment: str) -> Manifest:
     labels = {
@@ -90,7 +92,11 @@ def namespace(project: str, environment: str) -> Manifest:
         "pod-security.kubernetes.io/warn": "restricted",
         "pod-security.kubernetes.io/warn-version": PSA_VERSION,
     }
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta(namespace_name(project, environment), None, labels)}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": meta(namespace_name(project, environment), None, labels),
+    }
 
 
 def resource_quota(project: str, environment: str, env: EnvironmentSpec) -> Manifest:
@@ -99,17 +105,19 @@ def resource_quota(project: str, environment: str, env: EnvironmentSpec) -> Mani
         "apiVersion": "v1",
         "kind": "ResourceQuota",
         "metadata": meta("quota", namespace_name(project, environment), env_labels(project, environment)),
-        "spec": {"hard": {
-            "requests.cpu": q.cpu,
-            "requests.memory": q.memory,
-            "limits.cpu": q.cpu_limit,
-            "limits.memory": q.memory_limit,
-            "pods": str(q.pods),
-            "requests.storage": q.storage,
-            "persistentvolumeclaims": str(q.pvcs),
-            "services.nodeports": "0",
-            "services.loadbalancers": "0",
-        }},
+        "spec": {
+            "hard": {
+                "requests.cpu": q.cpu,
+                "requests.memory": q.memory,
+                "limits.cpu": q.cpu_limit,
+                "limits.memory": q.memory_limit,
+                "pods": str(q.pods),
+                "requests.storage": q.storage,
+                "persistentvolumeclaims": str(q.pvcs),
+                "services.nodeports": "0",
+                "services.loadbalancers": "0",
+            }
+        },
     }
 
 
@@ -118,12 +126,19 @@ def limit_range(project: str, environment: str) -> Manifest:
         "apiVersion": "v1",
         "kind": "LimitRange",
         "metadata": meta("limits", namespace_name(project, environment), env_labels(project, environment)),
-        "spec": {"limits": [{
-            "type": "Container",
-            "default": {"cpu": defaults.CONTAINER_CPU_LIMIT, "memory": defaults.CONTAINER_MEMORY_LIMIT},
-            "defaultRequest": {"cpu": defaults.CONTAINER_CPU_REQUEST, "memory": defaults.CONTAINER_MEMORY_REQUEST},
-            "max": {"cpu": "4", "memory": "16Gi"},
-        }]},
+        "spec": {
+            "limits": [
+                {
+                    "type": "Container",
+                    "default": {"cpu": defaults.CONTAINER_CPU_LIMIT, "memory": defaults.CONTAINER_MEMORY_LIMIT},
+                    "defaultRequest": {
+                        "cpu": defaults.CONTAINER_CPU_REQUEST,
+                        "memory": defaults.CONTAINER_MEMORY_REQUEST,
+                    },
+                    "max": {"cpu": "4", "memory": "16Gi"},
+                }
+            ]
+        },
     }
 
 
@@ -136,8 +151,14 @@ def _policy(project: str, environment: str, name: str, spec: Manifest) -> Manife
     }
 
 
-def network_policies(project: str, environment: str, *, ingress_namespaces: list[str],
-                     routed_ports: list[int], isolate_services: bool = False) -> list[Manifest]:
+def network_policies(
+    project: str,
+    environment: str,
+    *,
+    ingress_namespaces: list[str],
+    routed_ports: list[int],
+    isolate_services: bool = False,
+) -> list[Manifest]:
     """Default-deny for the environment, then the allowances every environment needs.
 
     - ``default-deny``: no ingress, no egress for any pod.
@@ -148,103 +169,227 @@ def network_policies(project: str, environment: str, *, ingress_namespaces: list
     """
     policies = [
         _policy(project, environment, "default-deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
-        _policy(project, environment, "allow-dns", {
-            "podSelector": {},
-            "policyTypes": ["Egress"],
-            "egress": [{
-                "to": [{
-                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-                }],
-                "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-            }],
-        }),
+        _policy(
+            project,
+            environment,
+            "allow-dns",
+            {
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [
+                            {
+                                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                            }
+                        ],
+                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                    }
+                ],
+            },
+        ),
     ]
     if routed_ports:
-        policies.append(_policy(project, environment, "allow-edge", {
-            "podSelector": {"matchLabels": {label_key("routed"): "true"}},
-            "policyTypes": ["Ingress"],
-            "ingress": [{
-                "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
-                         for ns in sorted(set(ingress_namespaces))],
-                "ports": [{"protocol": "TCP", "port": p} for p in sorted(set(routed_ports))],
-            }],
-        }))
+        policies.append(
+            _policy(
+                project,
+                environment,
+                "allow-edge",
+                {
+                    "podSelector": {"matchLabels": {label_key("routed"): "true"}},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [
+                        {
+                            "from": [
+                                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+                                for ns in sorted(set(ingress_namespaces))
+                            ],
+                            "ports": [{"protocol": "TCP", "port": p} for p in sorted(set(routed_ports))],
+                        }
+                    ],
+                },
+            )
+        )
     if not isolate_services:
-        policies.append(_policy(project, environment, "allow-environment", {
-            "podSelector": {},
-            "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"from": [{"podSelector": {}}]}],
-            "egress": [{"to": [{"podSelector": {}}]}],
-        }))
+        policies.append(
+            _policy(
+                project,
+                environment,
+                "allow-environment",
+                {
+                    "podSelector": {},
+                    "policyTypes": ["Ingress", "Egress"],
+                    "ingress": [{"from": [{"podSelector": {}}]}],
+                    "egress": [{"to": [{"podSelector": {}}]}],
+                },
+            )
+        )
     return policies
 
 
 def dependency_policy(ref: Ref, dependency: str, port: int) -> Manifest:
     """Allow ``ref`` to call ``dependency`` on ``port`` (egress from one, ingress to the other)."""
     dep = Ref(ref.project, ref.environment, dependency)
-    return _policy(ref.project, ref.environment, dns_label(ref.service, "to", dependency), {
-        "podSelector": {"matchLabels": selector(ref)},
-        "policyTypes": ["Egress"],
-        "egress": [{"to": [{"podSelector": {"matchLabels": selector(dep)}}], "ports": [{"protocol": "TCP", "port": port}]}],
-    })
+    return _policy(
+        ref.project,
+        ref.environment,
+        dns_label(ref.service, "to", dependency),
+        {
+            "podSelector": {"matchLabels": selector(ref)},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {"to": [{"podSelector": {"matchLabels": selector(dep)}}], "ports": [{"protocol": "TCP", "port": port}]}
+            ],
+        },
+    )
 
 
 def dependency_ingress_policy(ref: Ref, callers: list[str], port: int) -> Manifest:
-    return _policy(ref.project, ref.environment, dns_label(ref.service, "from", "deps"), {
-        "podSelector": {"matchLabels": selector(ref)},
-        "policyTypes": ["Ingress"],
-        "ingress": [{
-            "from": [{"podSelector": {"matchLabels": selector(Ref(ref.project, ref.environment, c))}}
-                     for c in sorted(callers)],
-            "ports": [{"protocol": "TCP", "port": port}],
-        }],
-    })
+    return _policy(
+        ref.project,
+        ref.environment,
+        dns_label(ref.service, "from", "deps"),
+        {
+            "podSelector": {"matchLabels": selector(ref)},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [
+                        {"podSelector": {"matchLabels": selector(Ref(ref.project, ref.environment, c))}}
+                        for c in sorted(callers)
+                    ],
+                    "ports": [{"protocol": "TCP", "port": port}],
+                }
+            ],
+        },
+    )
 
 
 ROLE_RULES: dict[str, list[Manifest]] = {
     "viewer": [
-        {"apiGroups": ["", "apps", "batch", "autoscaling", "policy", "networking.k8s.io"],
-         "resources": ["pods", "pods/log", "services", "endpoints", "configmaps", "persistentvolumeclaims",
-                       "events", "deployments", "replicasets", "statefulsets", "jobs", "cronjobs",
-                       "horizontalpodautoscalers", "poddisruptionbudgets", "ingresses", "networkpolicies",
-                       "resourcequotas", "limitranges"],
-         "verbs": ["get", "list", "watch"]},
+        {
+            "apiGroups": ["", "apps", "batch", "autoscaling", "policy", "networking.k8s.io"],
+            "resources": [
+                "pods",
+                "pods/log",
+                "services",
+                "endpoints",
+                "configmaps",
+                "persistentvolumeclaims",
+                "events",
+                "deployments",
+                "replicasets",
+                "statefulsets",
+                "jobs",
+                "cronjobs",
+                "horizontalpodautoscalers",
+                "poddisruptionbudgets",
+                "ingresses",
+                "networkpolicies",
+                "resourcequotas",
+                "limitranges",
+            ],
+            "verbs": ["get", "list", "watch"],
+        },
     ],
     "developer": [
-        {"apiGroups": ["", "apps", "batch", "autoscaling", "policy", "networking.k8s.io"],
-         "resources": ["pods", "pods/log", "services", "endpoints", "configmaps", "persistentvolumeclaims",
-                       "events", "deployments", "replicasets", "statefulsets", "jobs", "cronjobs",
-                       "horizontalpodautoscalers", "poddisruptionbudgets", "ingresses", "networkpolicies",
-                       "resourcequotas", "limitranges"],
-         "verbs": ["get", "list", "watch"]},
+        {
+            "apiGroups": ["", "apps", "batch", "autoscaling", "policy", "networking.k8s.io"],
+            "resources": [
+                "pods",
+                "pods/log",
+                "services",
+                "endpoints",
+                "configmaps",
+                "persistentvolumeclaims",
+                "events",
+                "deployments",
+                "replicasets",
+                "statefulsets",
+                "jobs",
+                "cronjobs",
+                "horizontalpodautoscalers",
+                "poddisruptionbudgets",
+                "ingresses",
+                "networkpolicies",
+                "resourcequotas",
+                "limitranges",
+            ],
+            "verbs": ["get", "list", "watch"],
+        },
         {"apiGroups": ["apps"], "resources": ["deployments", "deployments/scale"], "verbs": ["patch", "update"]},
         {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "delete"]},
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]},
         {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["create"]},
     ],
     "admin": [
-        {"apiGroups": ["", "apps", "batch", "autoscaling", "policy", "networking.k8s.io"],
-         "resources": ["pods", "pods/log", "pods/portforward", "services", "endpoints", "configmaps", "secrets",
-                       "persistentvolumeclaims", "events", "deployments", "deployments/scale", "replicasets",
-                       "statefulsets", "jobs", "cronjobs", "horizontalpodautoscalers", "poddisruptionbudgets",
-                       "ingresses"],
-         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
-        {"apiGroups": ["networking.k8s.io", ""], "resources": ["networkpolicies", "resourcequotas", "limitranges"],
-         "verbs": ["get", "list", "watch"]},
+        {
+            "apiGroups": ["", "apps", "batch", "autoscaling", "policy", "networking.k8s.io"],
+            "resources": [
+                "pods",
+                "pods/log",
+                "pods/portforward",
+                "services",
+                "endpoints",
+                "configmaps",
+                "secrets",
+                "persistentvolumeclaims",
+                "events",
+                "deployments",
+                "deployments/scale",
+                "replicasets",
+                "statefulsets",
+                "jobs",
+                "cronjobs",
+                "horizontalpodautoscalers",
+                "poddisruptionbudgets",
+                "ingresses",
+            ],
+            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+        },
+        {
+            "apiGroups": ["networking.k8s.io", ""],
+            "resources": ["networkpolicies", "resourcequotas", "limitranges"],
+            "verbs": ["get", "list", "watch"],
+        },
     ],
     "owner": [
-        {"apiGroups": ["", "apps", "batch", "autoscaling", "policy", "networking.k8s.io"],
-         "resources": ["pods", "pods/log", "pods/portforward", "services", "endpoints", "configmaps", "secrets",
-                       "persistentvolumeclaims", "events", "deployments", "deployments/scale", "replicasets",
-                       "statefulsets", "jobs", "cronjobs", "horizontalpodautoscalers", "poddisruptionbudgets",
-                       "ingresses"],
-         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
-        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"],
-         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+        {
+            "apiGroups": ["", "apps", "batch", "autoscaling", "policy", "networking.k8s.io"],
+            "resources": [
+                "pods",
+                "pods/log",
+                "pods/portforward",
+                "services",
+                "endpoints",
+                "configmaps",
+                "secrets",
+                "persistentvolumeclaims",
+                "events",
+                "deployments",
+                "deployments/scale",
+                "replicasets",
+                "statefulsets",
+                "jobs",
+                "cronjobs",
+                "horizontalpodautoscalers",
+                "poddisruptionbudgets",
+                "ingresses",
+            ],
+            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+        },
+        {
+            "apiGroups": ["rbac.authorization.k8s.io"],
+            "resources": ["rolebindings"],
+            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+        },
         {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["get", "list", "watch"]},
-        {"apiGroups": ["networking.k8s.io", ""], "resources": ["networkpolicies", "resourcequotas", "limitranges"],
-         "verbs": ["get", "list", "watch"]},
+        {
+            "apiGroups": ["networking.k8s.io", ""],
+            "resources": ["networkpolicies", "resourcequotas", "limitranges"],
+            "verbs": ["get", "list", "watch"],
+        },
     ],
 }
 """Namespaced permissions of each tenant role. None of them can edit quotas or network policies."""
@@ -256,8 +401,9 @@ def role(project: str, environment: str, role_name: str) -> Manifest:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
-        "metadata": meta(dns_label("enclii", role_name), namespace_name(project, environment),
-                         env_labels(project, environment)),
+        "metadata": meta(
+            dns_label("enclii", role_name), namespace_name(project, environment), env_labels(project, environment)
+        ),
         "rules": ROLE_RULES[role_name],
     }
 
@@ -266,15 +412,19 @@ def role_binding(project: str, environment: str, role_name: str, members: list[M
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
-        "metadata": meta(dns_label("enclii", role_name), namespace_name(project, environment),
-                         env_labels(project, environment)),
+        "metadata": meta(
+            dns_label("enclii", role_name), namespace_name(project, environment), env_labels(project, environment)
+        ),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": dns_label("enclii", role_name)},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": m.kind, "name": m.name}
-                     for m in sorted(members, key=lambda m: (m.kind, m.name))],
+        "subjects": [
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": m.kind, "name": m.name}
+            for m in sorted(members, key=lambda m: (m.kind, m.name))
+        ],
     }
 
 
 # --- service objects ----------------------------------------------------------------------------------
+
 
 def service_account(ref: Ref) -> Manifest:
     return {
@@ -313,24 +463,33 @@ def probes(svc: ServiceSpec) -> Manifest:
     return {
         "readinessProbe": {**base, "initialDelaySeconds": int(duration_seconds(h.initial_delay))},
         "livenessProbe": {**base, "initialDelaySeconds": int(duration_seconds(h.initial_delay))},
-        "startupProbe": {**action, "periodSeconds": period, "timeoutSeconds": timeout,
-                         "failureThreshold": startup_failures},
+        "startupProbe": {
+            **action,
+            "periodSeconds": period,
+            "timeoutSeconds": timeout,
+            "failureThreshold": startup_failures,
+        },
     }
 
 
 def container(ref: Ref, svc: ServiceSpec, image: str, has_secret: bool) -> Manifest:
     r = svc.resources
     env: list[Manifest] = [{"name": k, "value": v} for k, v in sorted(svc.env.items())]
-    env += [{"name": name, "valueFrom": {"secretKeyRef": {"name": secret_name(ref), "key": name}}}
-            for name in (svc.secrets if has_secret else [])]
+    env += [
+        {"name": name, "valueFrom": {"secretKeyRef": {"name": secret_name(ref), "key": name}}}
+        for name in (svc.secrets if has_secret else [])
+    ]
     out: Manifest = {
         "name": ref.service,
         "image": image,
         "imagePullPolicy": defaults.IMAGE_PULL_POLICY,
         "resources": {
             "requests": {"cpu": r.cpu, "memory": r.memory, "ephemeral-storage": "64Mi"},
-            "limits": {"cpu": r.cpu_limit, "memory": r.effective_memory_limit,
-                       "ephemeral-storage": defaults.EPHEMERAL_STORAGE_LIMIT},
+            "limits": {
+                "cpu": r.cpu_limit,
+                "memory": r.effective_memory_limit,
+                "ephemeral-storage": defaults.EPHEMERAL_STORAGE_LIMIT,
+            },
         },
         "securityContext": {
             "runAsNonRoot": True,
@@ -377,12 +536,14 @@ def pod_spec(ref: Ref, svc: ServiceSpec, image: str, has_secret: bool, restart: 
         + [{"name": v.name, "persistentVolumeClaim": {"claimName": ref.name(v.name)}} for v in svc.volumes],
     }
     if svc.is_long_running and svc.replicas.upper > 1:
-        spec["topologySpreadConstraints"] = [{
-            "maxSkew": 1,
-            "topologyKey": "kubernetes.io/hostname",
-            "whenUnsatisfiable": "ScheduleAnyway",
-            "labelSelector": {"matchLabels": selector(ref)},
-        }]
+        spec["topologySpreadConstraints"] = [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": selector(ref)},
+            }
+        ]
     return spec
 
 
@@ -393,8 +554,16 @@ def pod_labels(ref: Ref, svc: ServiceSpec, extra: dict[str, str] | None = None) 
     return {**labels, **(extra or {})}
 
 
-def deployment(ref: Ref, svc: ServiceSpec, *, name: str, image: str, replicas: int, has_secret: bool,
-               extra_labels: dict[str, str] | None = None) -> Manifest:
+def deployment(
+    ref: Ref,
+    svc: ServiceSpec,
+    *,
+    name: str,
+    image: str,
+    replicas: int,
+    has_secret: bool,
+    extra_labels: dict[str, str] | None = None,
+) -> Manifest:
     labels = pod_labels(ref, svc, extra_labels)
     sel = {**selector(ref), **(extra_labels or {})}
     return {
@@ -412,8 +581,9 @@ def deployment(ref: Ref, svc: ServiceSpec, *, name: str, image: str, replicas: i
     }
 
 
-def service(ref: Ref, svc: ServiceSpec, *, name: str | None = None,
-            extra_selector: dict[str, str] | None = None) -> Manifest:
+def service(
+    ref: Ref, svc: ServiceSpec, *, name: str | None = None, extra_selector: dict[str, str] | None = None
+) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -426,8 +596,9 @@ def service(ref: Ref, svc: ServiceSpec, *, name: str | None = None,
     }
 
 
-def ingress(ref: Ref, svc: ServiceSpec, *, class_name: str, cluster_issuer: str | None,
-            backend: str | None = None) -> Manifest:
+def ingress(
+    ref: Ref, svc: ServiceSpec, *, class_name: str, cluster_issuer: str | None, backend: str | None = None
+) -> Manifest:
     annotations = {}
     if cluster_issuer:
         annotations["cert-manager.io/cluster-issuer"] = cluster_issuer
@@ -439,11 +610,14 @@ def ingress(ref: Ref, svc: ServiceSpec, *, class_name: str, cluster_issuer: str 
     for domain in svc.domains:
         paths_by_host.setdefault(domain, []).extend(sorted({r.path for r in svc.routes}))
     for host in hosts:
-        rules[host] = [{
-            "path": p,
-            "pathType": "Prefix",
-            "backend": {"service": {"name": backend or ref.name(), "port": {"name": HTTP_PORT_NAME}}},
-        } for p in sorted(set(paths_by_host[host]), key=lambda p: (-len(p), p))]
+        rules[host] = [
+            {
+                "path": p,
+                "pathType": "Prefix",
+                "backend": {"service": {"name": backend or ref.name(), "port": {"name": HTTP_PORT_NAME}}},
+            }
+            for p in sorted(set(paths_by_host[host]), key=lambda p: (-len(p), p))
+        ]
     spec: Manifest = {
         "ingressClassName": class_name,
         "rules": [{"host": h, "http": {"paths": rules[h]}} for h in hosts],
@@ -469,13 +643,25 @@ def pdb(ref: Ref, name: str | None = None, extra_selector: dict[str, str] | None
 
 def hpa(ref: Ref, svc: ServiceSpec, target: str) -> Manifest:
     assert svc.autoscale is not None
-    metrics: list[Manifest] = [{
-        "type": "Resource",
-        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": svc.autoscale.target_cpu}},
-    }]
+    metrics: list[Manifest] = [
+        {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": svc.autoscale.target_cpu},
+            },
+        }
+    ]
     if svc.autoscale.target_memory is not None:
-        metrics.append({"type": "Resource", "resource": {
-            "name": "memory", "target": {"type": "Utilization", "averageUtilization": svc.autoscale.target_memory}}})
+        metrics.append(
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "memory",
+                    "target": {"type": "Utilization", "averageUtilization": svc.autoscale.target_memory},
+                },
+            }
+        )
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
@@ -573,29 +759,36 @@ def service_monitor(ref: Ref, svc: ServiceSpec) -> Manifest:
 
 # --- traffic strategies ---------------------------------------------------------------------------------
 
+
 def traefik_weighted(ref: Ref, stable_weight: int, canary_weight: int) -> Manifest:
     """A TraefikService splitting traffic between the stable and canary Services by weight."""
     return {
         "apiVersion": "traefik.io/v1alpha1",
         "kind": "TraefikService",
         "metadata": meta(ref.name("split"), ref.namespace, service_labels(ref)),
-        "spec": {"weighted": {"services": [
-            {"name": ref.name("stable"), "port": SERVICE_PORT, "weight": stable_weight},
-            {"name": ref.name("canary"), "port": SERVICE_PORT, "weight": canary_weight},
-        ]}},
+        "spec": {
+            "weighted": {
+                "services": [
+                    {"name": ref.name("stable"), "port": SERVICE_PORT, "weight": stable_weight},
+                    {"name": ref.name("canary"), "port": SERVICE_PORT, "weight": canary_weight},
+                ]
+            }
+        },
     }
 
 
 def traefik_route(ref: Ref, svc: ServiceSpec) -> Manifest:
     """An IngressRoute sending every route (and custom domain) of the service to its weighted split."""
     routes = []
-    hosts_paths = sorted({(r.host, r.path) for r in svc.routes}
-                         | {(d, r.path) for d in svc.domains for r in svc.routes},
-                         key=lambda hp: (hp[0], -len(hp[1]), hp[1]))
+    hosts_paths = sorted(
+        {(r.host, r.path) for r in svc.routes} | {(d, r.path) for d in svc.domains for r in svc.routes},
+        key=lambda hp: (hp[0], -len(hp[1]), hp[1]),
+    )
     for host, path in hosts_paths:
         match = f"Host(`{host}`)" if path == "/" else f"Host(`{host}`) && PathPrefix(`{path}`)"
-        routes.append({"kind": "Rule", "match": match,
-                       "services": [{"name": ref.name("split"), "kind": "TraefikService"}]})
+        routes.append(
+            {"kind": "Rule", "match": match, "services": [{"name": ref.name("split"), "kind": "TraefikService"}]}
+        )
     return {
         "apiVersion": "traefik.io/v1alpha1",
         "kind": "IngressRoute",
@@ -630,29 +823,41 @@ def prometheus_rule(ref: Ref, svc: ServiceSpec) -> Manifest:
     def burn(name: str, bad_ratio: str, budget: float, summary: str) -> None:
         for long_w, short_w, factor, severity, for_ in BURN_WINDOWS:
             threshold = round(factor * budget, 6)
-            expr = (f"({bad_ratio.replace('$W', long_w)}) > {threshold}\n"
-                    f"and\n({bad_ratio.replace('$W', short_w)}) > {threshold}")
-            rules.append({
-                "alert": f"{name}BurnRate{long_w}",
-                "expr": expr,
-                "for": for_,
-                "labels": {"severity": severity, label_key("project"): ref.project,
-                           label_key("service"): ref.service, label_key("environment"): ref.environment},
-                "annotations": {"summary": f"{ref.project}/{ref.service} ({ref.environment}): {summary}",
-                                "description": f"burning the {slo.window} error budget {factor}x faster than allowed"},
-            })
+            expr = (
+                f"({bad_ratio.replace('$W', long_w)}) > {threshold}\n"
+                f"and\n({bad_ratio.replace('$W', short_w)}) > {threshold}"
+            )
+            rules.append(
+                {
+                    "alert": f"{name}BurnRate{long_w}",
+                    "expr": expr,
+                    "for": for_,
+                    "labels": {
+                        "severity": severity,
+                        label_key("project"): ref.project,
+                        label_key("service"): ref.service,
+                        label_key("environment"): ref.environment,
+                    },
+                    "annotations": {
+                        "summary": f"{ref.project}/{ref.service} ({ref.environment}): {summary}",
+                        "description": f"burning the {slo.window} error budget {factor}x faster than allowed",
+                    },
+                }
+            )
 
     if slo.availability is not None:
-        bad = f"sum(rate(traefik_service_requests_total{{{sel},code=~\"5..\"}}[$W])) / {total}"
+        bad = f'sum(rate(traefik_service_requests_total{{{sel},code=~"5.."}}[$W])) / {total}'
         burn("Availability", bad, round(1 - slo.availability / 100, 6), f"availability below {slo.availability}%")
     if slo.error_rate is not None:
         rate = float(slo.error_rate) / 100
-        bad = f"sum(rate(traefik_service_requests_total{{{sel},code=~\"[45]..\",code!=\"404\"}}[$W])) / {total}"
+        bad = f'sum(rate(traefik_service_requests_total{{{sel},code=~"[45]..",code!="404"}}[$W])) / {total}'
         burn("ErrorRate", bad, round(rate, 6), f"error rate above {slo.error_rate}%")
     if slo.latency_p95 is not None:
         le = f"{duration_seconds(slo.latency_p95):g}"
-        slow = (f"1 - (sum(rate(traefik_service_request_duration_seconds_bucket{{{sel},le=\"{le}\"}}[$W])) / "
-                f"sum(rate(traefik_service_request_duration_seconds_count{{{sel}}}[$W])))")
+        slow = (
+            f'1 - (sum(rate(traefik_service_request_duration_seconds_bucket{{{sel},le="{le}"}}[$W])) / '
+            f"sum(rate(traefik_service_request_duration_seconds_count{{{sel}}}[$W])))"
+        )
         burn("Latency", slow, 0.05, f"p95 latency above {slo.latency_p95}")
     return {
         "apiVersion": "monitoring.coreos.com/v1",

@@ -7,5 +7,6 @@ import pulumi
 from enclii_iac.platform import build_preview
 from enclii_iac.stack import load_stack_settings
 
-build_preview(load_stack_settings(Path(__file__).parent),
-              production_stack=pulumi.Config("enclii").get("productionStack"))
+build_preview(
+    load_stack_settings(Path(__file__).parent), production_stack=pulumi.Config("enclii").get("productionStack")
+)

@@ -62,9 +62,21 @@ def test_synth_is_byte_for_byte_deterministic(production: Path, tmp_path: Path) 
 
 def test_production_declares_both_tenant_projects_with_every_type(production: Path) -> None:
     tree = (production / "tree.txt").read_text()
-    for kind in ("Deployment", "CronJob", "Job", "Service", "Ingress", "HorizontalPodAutoscaler",
-                 "PodDisruptionBudget", "PersistentVolumeClaim", "ScaledObject", "TraefikService",
-                 "IngressRoute", "PrometheusRule", "ServiceMonitor"):
+    for kind in (
+        "Deployment",
+        "CronJob",
+        "Job",
+        "Service",
+        "Ingress",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "PersistentVolumeClaim",
+        "ScaledObject",
+        "TraefikService",
+        "IngressRoute",
+        "PrometheusRule",
+        "ServiceMonitor",
+    ):
         assert f":{kind} " in tree, kind
     assert "enclii:index:TenantProject enclii-shop <- enclii:index:EncliiPlatform enclii" in tree
     assert "enclii:index:TenantProject enclii-blog <- enclii:index:EncliiPlatform enclii" in tree
@@ -85,8 +97,9 @@ def test_manifests_pass_kubernetes_validate_strict(stack: str, request: pytest.F
 
 
 @pytest.mark.slow
-def test_checkov_reports_no_failures_beyond_the_justified_skips(production: Path, preview: Path,
-                                                                 tmp_path: Path) -> None:
+def test_checkov_reports_no_failures_beyond_the_justified_skips(
+    production: Path, preview: Path, tmp_path: Path
+) -> None:
     prod_dir, other_dir = tmp_path / "prod", tmp_path / "other"
     prod_dir.mkdir()
     other_dir.mkdir()
@@ -109,8 +122,10 @@ def test_secrets_are_redacted_and_never_written(tmp_path: Path) -> None:
     data = yaml.safe_load(cfg.read_text())
     canary = "postgres://canary-4b1d9e@db/shop"
     data["config"]["enclii:tenantSecrets"] = {
-        "shop/api": {"DATABASE_URL": canary}, "shop/worker": {"DATABASE_URL": canary},
-        "shop/migrate": {"DATABASE_URL": canary}}
+        "shop/api": {"DATABASE_URL": canary},
+        "shop/worker": {"DATABASE_URL": canary},
+        "shop/migrate": {"DATABASE_URL": canary},
+    }
     data["config"]["enclii:kubeconfig"] = {"secure": "v1:AAAA"}
     cfg.write_text(yaml.safe_dump(data))
     out = tmp_path / "out"
@@ -118,8 +133,11 @@ def test_secrets_are_redacted_and_never_written(tmp_path: Path) -> None:
     for f in out.rglob("*"):
         if f.is_file():
             assert canary not in f.read_text(), f
-    secret_doc = next(d for d in load_yaml_docs(out / "manifests" / "shop-prod.yaml")
-                      if d["kind"] == "Secret" and d["metadata"]["name"] == "api-env")
+    secret_doc = next(
+        d
+        for d in load_yaml_docs(out / "manifests" / "shop-prod.yaml")
+        if d["kind"] == "Secret" and d["metadata"]["name"] == "api-env"
+    )
     assert secret_doc["stringData"] == {"DATABASE_URL": "[secret]"}
     assert "config enclii:kubeconfig is encrypted and was synthesized as [unset]" in info["warnings"]
     assert not any("DATABASE_URL is unset" in w for w in info["warnings"])

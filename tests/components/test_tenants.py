@@ -29,8 +29,9 @@ def project(services: dict[str, Any], **kw: Any) -> ProjectSpec:
     return ProjectSpec.model_validate({"environments": {"prod": {}}, "services": services, **kw})
 
 
-def run_project(record: Record, spec: ProjectSpec, secrets: dict[str, Any] | None = None,
-                protect: bool = True) -> Recorder:
+def run_project(
+    record: Record, spec: ProjectSpec, secrets: dict[str, Any] | None = None, protect: bool = True
+) -> Recorder:
     return record(lambda: TenantProject("shop", spec, provider=provider(), secret_values=secrets, protect=protect))
 
 
@@ -42,8 +43,9 @@ def pod(rec: Recorder, type_: str, name: str) -> dict[str, Any]:
 
 
 def test_environment_declares_namespace_guards_and_rbac(record: Record) -> None:
-    spec = project({}, members=[{"kind": "Group", "name": "shop-owners", "role": "owner"},
-                                {"name": "v@x.io", "role": "viewer"}])
+    spec = project(
+        {}, members=[{"kind": "Group", "name": "shop-owners", "role": "owner"}, {"name": "v@x.io", "role": "viewer"}]
+    )
     rec = run_project(record, spec)
     ns = rec.one("kubernetes:core/v1:Namespace", "shop-prod-ns")
     labels = ns.inputs["metadata"]["labels"]
@@ -57,11 +59,20 @@ def test_environment_declares_namespace_guards_and_rbac(record: Record) -> None:
     deny = rec.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "shop-prod-netpol-default-deny")
     assert deny.inputs["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     dns = rec.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "shop-prod-netpol-allow-dns")
-    assert dns.inputs["spec"]["egress"][0]["ports"] == [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+    assert dns.inputs["spec"]["egress"][0]["ports"] == [
+        {"protocol": "UDP", "port": 53},
+        {"protocol": "TCP", "port": 53},
+    ]
     assert {r.inputs["metadata"]["name"] for r in rec.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role")} == {
-        "enclii-owner", "enclii-admin", "enclii-developer", "enclii-viewer"}
+        "enclii-owner",
+        "enclii-admin",
+        "enclii-developer",
+        "enclii-viewer",
+    }
     owner = rec.one("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "shop-prod-binding-owner")
-    assert owner.inputs["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "shop-owners"}]
+    assert owner.inputs["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "shop-owners"}
+    ]
     assert owner.inputs["roleRef"]["kind"] == "Role"  # never a ClusterRole binding for tenants
     assert rec.count("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding") == 0
     quota = rec.one("kubernetes:core/v1:ResourceQuota", "shop-prod-quota")
@@ -82,9 +93,15 @@ def test_web_service_secure_defaults(record: Record) -> None:
     assert ps["securityContext"]["runAsNonRoot"] is True
     c = ps["containers"][0]
     assert c["securityContext"] == {
-        "runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "readOnlyRootFilesystem": True,
-        "allowPrivilegeEscalation": False, "privileged": False, "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"}}
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+        "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     assert c["resources"]["limits"]["memory"] == "512Mi" and c["resources"]["requests"]["cpu"] == "100m"
     assert c["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz" and "startupProbe" in c
@@ -120,12 +137,15 @@ def test_missing_secret_value_fails_before_any_kubernetes_object(record: Record)
         run_project(record, spec, secrets={})
 
 
-@pytest.mark.parametrize(("kind", "extra", "expected"), [
-    ("worker", {"command": ["./w"], "health": {"command": ["./w", "--check"]}}, "kubernetes:apps/v1:Deployment"),
-    ("cron", {"schedule": "*/5 * * * *"}, "kubernetes:batch/v1:CronJob"),
-    ("job", {}, "kubernetes:batch/v1:Job"),
-    ("tcp", {"port": 5432}, "kubernetes:core/v1:Service"),
-])
+@pytest.mark.parametrize(
+    ("kind", "extra", "expected"),
+    [
+        ("worker", {"command": ["./w"], "health": {"command": ["./w", "--check"]}}, "kubernetes:apps/v1:Deployment"),
+        ("cron", {"schedule": "*/5 * * * *"}, "kubernetes:batch/v1:CronJob"),
+        ("job", {}, "kubernetes:batch/v1:Job"),
+        ("tcp", {"port": 5432}, "kubernetes:core/v1:Service"),
+    ],
+)
 def test_every_type(record: Record, kind: str, extra: dict[str, Any], expected: str) -> None:
     rec = run_project(record, project({"x": {"type": kind, "image": IMG, **extra}}))
     assert rec.count(expected) == 1
@@ -149,13 +169,29 @@ def test_every_type(record: Record, kind: str, extra: dict[str, Any], expected: 
 
 
 def test_scaling_pdb_volumes_and_spread(record: Record) -> None:
-    spec = project({
-        "api": {"image": IMG, "replicas": {"min": 2, "max": 6}, "autoscale": {"targetCPU": 60, "targetMemory": 75},
-                "volumes": [{"name": "data", "mountPath": "/data", "size": "2Gi"}]},
-        "w": {"type": "worker", "image": IMG, "replicas": {"min": 1, "max": 3},
-              "autoscale": {"keda": [{"type": "prometheus", "metadata": {"serverAddress": "http://p:9090",
-                                                                          "query": "sum(q)", "threshold": "5"}}]}},
-    })
+    spec = project(
+        {
+            "api": {
+                "image": IMG,
+                "replicas": {"min": 2, "max": 6},
+                "autoscale": {"targetCPU": 60, "targetMemory": 75},
+                "volumes": [{"name": "data", "mountPath": "/data", "size": "2Gi"}],
+            },
+            "w": {
+                "type": "worker",
+                "image": IMG,
+                "replicas": {"min": 1, "max": 3},
+                "autoscale": {
+                    "keda": [
+                        {
+                            "type": "prometheus",
+                            "metadata": {"serverAddress": "http://p:9090", "query": "sum(q)", "threshold": "5"},
+                        }
+                    ]
+                },
+            },
+        }
+    )
     rec = run_project(record, spec)
     hpa = rec.one("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "shop-prod-api-hpa").inputs["spec"]
     assert hpa["minReplicas"] == 2 and hpa["maxReplicas"] == 6
@@ -175,9 +211,19 @@ def test_scaling_pdb_volumes_and_spread(record: Record) -> None:
 
 def test_canary_weights_follow_steps(record: Record) -> None:
     def spec(step: int, abort: bool = False) -> ProjectSpec:
-        return project({"web": {"image": IMG, "routes": [{"host": "shop.example.com"}], "replicas": {"min": 2},
-                                "deploy": {"strategy": "canary", "canary": {
-                                    "image": CANARY, "steps": [10, 50], "currentStep": step, "abort": abort}}}})
+        return project(
+            {
+                "web": {
+                    "image": IMG,
+                    "routes": [{"host": "shop.example.com"}],
+                    "replicas": {"min": 2},
+                    "deploy": {
+                        "strategy": "canary",
+                        "canary": {"image": CANARY, "steps": [10, 50], "currentStep": step, "abort": abort},
+                    },
+                }
+            }
+        )
 
     for step, weights in ((0, [90, 10]), (1, [50, 50])):
         rec = run_project(record, spec(step))
@@ -198,26 +244,62 @@ def test_canary_weights_follow_steps(record: Record) -> None:
 def test_blue_green_switches_the_service_selector(record: Record) -> None:
     green = "ghcr.io/acme/api@sha256:" + "ef" * 32
     for active, inactive in (("blue", "green"), ("green", "blue")):
-        rec = run_project(record, project({"app": {
-            "image": IMG, "routes": [{"host": "blog.example.com"}],
-            "deploy": {"strategy": "blue-green", "blueGreen": {"active": active, "blueImage": IMG, "greenImage": green}}}}))
-        assert rec.one("kubernetes:core/v1:Service", "shop-prod-app-svc").inputs["spec"]["selector"][
-            "enclii.dev/color"] == active
-        assert rec.one("kubernetes:core/v1:Service", "shop-prod-app-svc-preview").inputs["spec"]["selector"][
-            "enclii.dev/color"] == inactive
-        images = {c: rec.one("kubernetes:apps/v1:Deployment", f"shop-prod-app-{c}").plain_inputs["spec"]["template"][
-            "spec"]["containers"][0]["image"] for c in ("blue", "green")}
+        rec = run_project(
+            record,
+            project(
+                {
+                    "app": {
+                        "image": IMG,
+                        "routes": [{"host": "blog.example.com"}],
+                        "deploy": {
+                            "strategy": "blue-green",
+                            "blueGreen": {"active": active, "blueImage": IMG, "greenImage": green},
+                        },
+                    }
+                }
+            ),
+        )
+        assert (
+            rec.one("kubernetes:core/v1:Service", "shop-prod-app-svc").inputs["spec"]["selector"]["enclii.dev/color"]
+            == active
+        )
+        assert (
+            rec.one("kubernetes:core/v1:Service", "shop-prod-app-svc-preview").inputs["spec"]["selector"][
+                "enclii.dev/color"
+            ]
+            == inactive
+        )
+        images = {
+            c: rec.one("kubernetes:apps/v1:Deployment", f"shop-prod-app-{c}").plain_inputs["spec"]["template"]["spec"][
+                "containers"
+            ][0]["image"]
+            for c in ("blue", "green")
+        }
         assert images == {"blue": IMG, "green": green}  # the previous colour stays for instant rollback
 
 
 def test_slo_rules_and_service_monitor(record: Record) -> None:
-    rec = run_project(record, project({"api": {
-        "image": IMG, "routes": [{"host": "api.example.com"}], "metrics": {},
-        "slo": {"availability": 99.9, "latencyP95": "300ms", "errorRate": "1%"}}}))
+    rec = run_project(
+        record,
+        project(
+            {
+                "api": {
+                    "image": IMG,
+                    "routes": [{"host": "api.example.com"}],
+                    "metrics": {},
+                    "slo": {"availability": 99.9, "latencyP95": "300ms", "errorRate": "1%"},
+                }
+            }
+        ),
+    )
     rule = rec.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "shop-prod-api-slo").inputs["spec"]
     alerts = [r["alert"] for r in rule["groups"][0]["rules"]]
-    assert alerts[:4] == ["AvailabilityBurnRate1h", "AvailabilityBurnRate6h", "AvailabilityBurnRate1d",
-                          "AvailabilityBurnRate3d"]
+    assert alerts[:4] == [
+        "AvailabilityBurnRate1h",
+        "AvailabilityBurnRate6h",
+        "AvailabilityBurnRate1d",
+        "AvailabilityBurnRate3d",
+    ]
     assert len(alerts) == 12
     first = rule["groups"][0]["rules"][0]
     assert "> 0.0144" in first["expr"] and "[1h]" in first["expr"] and "[5m]" in first["expr"]
@@ -227,8 +309,12 @@ def test_slo_rules_and_service_monitor(record: Record) -> None:
 
 
 def test_isolated_environment_allows_only_declared_dependencies(record: Record) -> None:
-    spec = ProjectSpec.model_validate({"environments": {"prod": {"isolateServices": True}}, "services": {
-        "api": {"image": IMG}, "web": {"image": IMG, "dependsOn": ["api"]}}})
+    spec = ProjectSpec.model_validate(
+        {
+            "environments": {"prod": {"isolateServices": True}},
+            "services": {"api": {"image": IMG}, "web": {"image": IMG, "dependsOn": ["api"]}},
+        }
+    )
     rec = run_project(record, spec)
     names = {r.name for r in rec.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")}
     assert "shop-prod-netpol-allow-environment" not in names
@@ -240,12 +326,18 @@ def test_isolated_environment_allows_only_declared_dependencies(record: Record) 
 
 
 def test_preview_environment_is_not_protected(record: Record) -> None:
-    spec = ProjectSpec.model_validate({"environments": {"preview-pr-3": {}}, "services": {
-        "api": {"image": IMG, "volumes": [{"name": "d", "mountPath": "/d"}]}}})
+    spec = ProjectSpec.model_validate(
+        {
+            "environments": {"preview-pr-3": {}},
+            "services": {"api": {"image": IMG, "volumes": [{"name": "d", "mountPath": "/d"}]}},
+        }
+    )
     rec = run_project(record, spec, protect=False)
     assert not any(r.protect for r in rec)
-    assert rec.one("kubernetes:core/v1:Namespace", "shop-preview-pr-3-ns").inputs["metadata"]["labels"][
-        "enclii.dev/stage"] == "preview"
+    assert (
+        rec.one("kubernetes:core/v1:Namespace", "shop-preview-pr-3-ns").inputs["metadata"]["labels"]["enclii.dev/stage"]
+        == "preview"
+    )
 
 
 def test_components_are_usable_one_by_one(record: Record) -> None:
@@ -256,7 +348,15 @@ def test_components_are_usable_one_by_one(record: Record) -> None:
     rec = record(program)
     assert rec.one("enclii:index:TenantService", "acme-dev-api").parent_urn.endswith("::acme-dev")
     assert rec.one("kubernetes:apps/v1:Deployment", "acme-dev-api-deployment").inputs["metadata"] == {
-        "name": "api", "namespace": "acme-dev", "labels": {
-            "app.kubernetes.io/managed-by": "enclii-iac", "app.kubernetes.io/part-of": "acme",
-            "enclii.dev/project": "acme", "enclii.dev/environment": "dev", "enclii.dev/stage": "dev",
-            "app.kubernetes.io/name": "api", "enclii.dev/service": "api"}}
+        "name": "api",
+        "namespace": "acme-dev",
+        "labels": {
+            "app.kubernetes.io/managed-by": "enclii-iac",
+            "app.kubernetes.io/part-of": "acme",
+            "enclii.dev/project": "acme",
+            "enclii.dev/environment": "dev",
+            "enclii.dev/stage": "dev",
+            "app.kubernetes.io/name": "api",
+            "enclii.dev/service": "api",
+        },
+    }

@@ -16,8 +16,10 @@ IMG = "ghcr.io/acme/api" + DIGEST
 
 
 def doc(spec: str, name: str = "api", project: str = "shop") -> str:
-    return (f"apiVersion: enclii.dev/v1\nkind: Service\nmetadata: {{name: {name}, project: {project}}}\n"
-            f"spec:\n" + "".join(f"  {line}\n" for line in spec.strip().splitlines()))
+    return (
+        f"apiVersion: enclii.dev/v1\nkind: Service\nmetadata: {{name: {name}, project: {project}}}\n"
+        f"spec:\n" + "".join(f"  {line}\n" for line in spec.strip().splitlines())
+    )
 
 
 def issues(text: str) -> list[str]:
@@ -50,12 +52,18 @@ routes: [{{host: api.shop.example.com, path: /}}]
 slo: {{availability: 99.95, latencyP95: 300ms, errorRate: 1%}}
 """)
     from_yaml = load_documents([("f", text)]).tenants()["shop"].services["api"]
-    from_python = ServiceSpec.model_validate({
-        "type": "web", "image": IMG, "port": 8080, "replicas": {"min": 2, "max": 10},
-        "autoscale": {"target_cpu": 70}, "health": {"path": "/healthz", "initial_delay": "5s"},
-        "routes": [{"host": "api.shop.example.com", "path": "/"}],
-        "slo": {"availability": 99.95, "latency_p95": "300ms", "error_rate": "1%"},
-    })
+    from_python = ServiceSpec.model_validate(
+        {
+            "type": "web",
+            "image": IMG,
+            "port": 8080,
+            "replicas": {"min": 2, "max": 10},
+            "autoscale": {"target_cpu": 70},
+            "health": {"path": "/healthz", "initial_delay": "5s"},
+            "routes": [{"host": "api.shop.example.com", "path": "/"}],
+            "slo": {"availability": 99.95, "latency_p95": "300ms", "error_rate": "1%"},
+        }
+    )
     assert from_yaml == from_python
     assert from_yaml.slo is not None and from_yaml.slo.error_rate == 1.0
 
@@ -65,28 +73,38 @@ def test_error_names_document_path_and_fix() -> None:
     assert found == ["enclii.yaml#1 shop/api: spec.replicas: min must be <= max (got 5 > 3)"]
 
 
-@pytest.mark.parametrize(("spec", "path", "needle"), [
-    ("image: {img}\nbogus: 1", "spec.bogus", "unknown field"),
-    ("image: {img}\nport: 70000", "spec.port", "less than or equal to 65535"),
-    ("image: {img}\nport: eighty", "spec.port", "valid integer"),
-    ("image: {img}\ntype: daemon", "spec.type", "daemon"),
-    ("image: {img}\nresources: {{cpu: lots}}", "spec.resources.cpu", "CPU quantity"),
-    ("image: {img}\nhealth: {{period: 10 seconds}}", "spec.health.period", "duration"),
-    ("image: \"ghcr.io/acme/api:1;rm -rf /\"", "spec.image", "OCI image reference"),
-    ("image: {img}\nroutes: [{{host: \"api.$(reboot).com\"}}]", "spec.routes[0].host", "hostname"),
-    ("image: {img}\nroutes: [{{host: \"a`id`.example.com\"}}]", "spec.routes[0].host", "hostname"),
-    ("image: {img}\nroutes: [{{host: a.example.com, path: \"/x/../../etc\"}}]", "spec.routes[0].path", "URL path"),
-    ("image: {img}\nenv: {{\"BAD-NAME\": x}}", "spec.env.BAD-NAME", "environment variable name"),
-    ("image: {img}\nvolumes: [{{name: data, mountPath: \"/data/../../root\"}}]", "spec.volumes[0].mountPath", "no '..'"),
-    ("image: {img}\ntype: cron", "spec", "needs a schedule"),
-    ("image: {img}\ntype: worker\nroutes: [{{host: a.example.com}}]", "spec", "no port to route to"),
-    ("image: {img}\nautoscale: {{}}", "spec", "replicas.max > replicas.min"),
-    ("image: {img}\nsecrets: [A, A]", "spec.secrets", "duplicates"),
-    ("image: {img}\nenv: {{A: x}}\nsecrets: [A]", "spec", "both env and secrets"),
-    ("image: {img}\ndeploy: {{strategy: canary}}", "spec.deploy", "needs a canary block"),
-    ("image: {img}\ndeploy: {{strategy: canary, canary: {{image: {img}, steps: [50, 10]}}}}", "spec.deploy.canary",
-     "strictly increasing"),
-])
+@pytest.mark.parametrize(
+    ("spec", "path", "needle"),
+    [
+        ("image: {img}\nbogus: 1", "spec.bogus", "unknown field"),
+        ("image: {img}\nport: 70000", "spec.port", "less than or equal to 65535"),
+        ("image: {img}\nport: eighty", "spec.port", "valid integer"),
+        ("image: {img}\ntype: daemon", "spec.type", "daemon"),
+        ("image: {img}\nresources: {{cpu: lots}}", "spec.resources.cpu", "CPU quantity"),
+        ("image: {img}\nhealth: {{period: 10 seconds}}", "spec.health.period", "duration"),
+        ('image: "ghcr.io/acme/api:1;rm -rf /"', "spec.image", "OCI image reference"),
+        ('image: {img}\nroutes: [{{host: "api.$(reboot).com"}}]', "spec.routes[0].host", "hostname"),
+        ('image: {img}\nroutes: [{{host: "a`id`.example.com"}}]', "spec.routes[0].host", "hostname"),
+        ('image: {img}\nroutes: [{{host: a.example.com, path: "/x/../../etc"}}]', "spec.routes[0].path", "URL path"),
+        ('image: {img}\nenv: {{"BAD-NAME": x}}', "spec.env.BAD-NAME", "environment variable name"),
+        (
+            'image: {img}\nvolumes: [{{name: data, mountPath: "/data/../../root"}}]',
+            "spec.volumes[0].mountPath",
+            "no '..'",
+        ),
+        ("image: {img}\ntype: cron", "spec", "needs a schedule"),
+        ("image: {img}\ntype: worker\nroutes: [{{host: a.example.com}}]", "spec", "no port to route to"),
+        ("image: {img}\nautoscale: {{}}", "spec", "replicas.max > replicas.min"),
+        ("image: {img}\nsecrets: [A, A]", "spec.secrets", "duplicates"),
+        ("image: {img}\nenv: {{A: x}}\nsecrets: [A]", "spec", "both env and secrets"),
+        ("image: {img}\ndeploy: {{strategy: canary}}", "spec.deploy", "needs a canary block"),
+        (
+            "image: {img}\ndeploy: {{strategy: canary, canary: {{image: {img}, steps: [50, 10]}}}}",
+            "spec.deploy.canary",
+            "strictly increasing",
+        ),
+    ],
+)
 def test_bad_service_input(spec: str, path: str, needle: str) -> None:
     found = issues(doc(spec.format(img=IMG)))
     assert any(f": {path}: " in f and needle in f for f in found), found
@@ -102,8 +120,10 @@ def test_hostile_names_rejected(name: str) -> None:
 
 
 def test_unknown_kind_and_version_and_duplicates() -> None:
-    assert "kind: must be one of Platform, Project, Service (got 'Deployment')" in issues(
-        "apiVersion: enclii.dev/v1\nkind: Deployment\n")[0]
+    assert (
+        "kind: must be one of Platform, Project, Service (got 'Deployment')"
+        in issues("apiVersion: enclii.dev/v1\nkind: Deployment\n")[0]
+    )
     assert "apiVersion: must be 'enclii.dev/v1'" in issues("apiVersion: v2\nkind: Service\n")[0]
     found = issues(doc(f"image: {IMG}") + "---\n" + doc(f"image: {IMG}"))
     assert found == ["enclii.yaml#2 shop/api: metadata.name: a service of this name is already declared"]
@@ -113,8 +133,7 @@ def test_unknown_kind_and_version_and_duplicates() -> None:
 
 def test_project_cross_references() -> None:
     text = (
-        "apiVersion: enclii.dev/v1\nkind: Project\nmetadata: {name: shop}\n"
-        "spec: {environments: {prod: {}, qa: {}}}\n"
+        "apiVersion: enclii.dev/v1\nkind: Project\nmetadata: {name: shop}\nspec: {environments: {prod: {}, qa: {}}}\n"
     )
     assert any("environments.qa" in f and "not an environment name" in f for f in issues(text))
     found = issues(doc(f"image: {IMG}\ndependsOn: [db]"))
@@ -125,18 +144,24 @@ def test_overrides_apply_per_environment() -> None:
     svc = ServiceSpec(image=IMG, replicas={"min": 3, "max": 6}, autoscale={})
     out = apply_override(svc, ServiceOverride(image="ghcr.io/acme/api:dev", replicas_min=1))
     assert out.image == "ghcr.io/acme/api:dev" and out.replicas.min == 1 and out.replicas.max == 6
-    project = ProjectSpec(environments={"prod": {}, "dev": {"overrides": {"api": {"replicasMin": 1}}}},
-                          services={"api": svc})
+    project = ProjectSpec(
+        environments={"prod": {}, "dev": {"overrides": {"api": {"replicasMin": 1}}}}, services={"api": svc}
+    )
     assert project.services_in("dev")["api"].replicas.min == 1
     assert project.services_in("prod")["api"].replicas.min == 3
 
 
 def test_production_requires_digests() -> None:
     with pytest.raises(ValidationError, match="must be pinned by digest"):
-        PlatformSpec(domain="example.com", tenants={"shop": ProjectSpec(services={
-            "api": ServiceSpec(image="ghcr.io/acme/api:1.0")})})
-    spec = PlatformSpec(domain="example.com", stage="preview", tenants={"shop": ProjectSpec(services={
-        "api": ServiceSpec(image="ghcr.io/acme/api:1.0")})})
+        PlatformSpec(
+            domain="example.com",
+            tenants={"shop": ProjectSpec(services={"api": ServiceSpec(image="ghcr.io/acme/api:1.0")})},
+        )
+    spec = PlatformSpec(
+        domain="example.com",
+        stage="preview",
+        tenants={"shop": ProjectSpec(services={"api": ServiceSpec(image="ghcr.io/acme/api:1.0")})},
+    )
     assert spec.protect is False
 
 
@@ -145,8 +170,12 @@ def test_example_stack_specs_load() -> None:
     assert spec.stage == "production" and spec.protect
     shop = spec.tenants["shop"]
     assert sorted(shop.environments) == ["dev", "prod", "stage"]
-    assert {s.type for s in shop.services.values()} == {ServiceType.WEB, ServiceType.WORKER, ServiceType.CRON,
-                                                        ServiceType.JOB}
+    assert {s.type for s in shop.services.values()} == {
+        ServiceType.WEB,
+        ServiceType.WORKER,
+        ServiceType.CRON,
+        ServiceType.JOB,
+    }
     assert load_tenants([STACKS / "production" / "tenants" / "shop.yaml"])["shop"] == shop
 
 

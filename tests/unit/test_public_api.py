@@ -1,0 +1,52 @@
+"""The public API is locked (httpx style): adding or removing a name is a deliberate change."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import enclii_iac
+
+EXPECTED = [
+    "EncliiIacError",
+    "EncliiPlatform",
+    "EnvironmentSpec",
+    "Member",
+    "PlatformProviders",
+    "PlatformSpec",
+    "ProjectSpec",
+    "ServiceSpec",
+    "ServiceType",
+    "SpecError",
+    "TenantEnvironment",
+    "TenantProject",
+    "TenantService",
+    "build_preview",
+    "build_production",
+    "load_platform",
+    "load_tenants",
+]
+
+
+def test_all_is_exact_sorted_and_importable() -> None:
+    assert enclii_iac.__all__ == EXPECTED == sorted(EXPECTED)
+    for name in EXPECTED:
+        assert getattr(enclii_iac, name) is not None
+    assert set(EXPECTED) <= set(dir(enclii_iac))
+
+
+def test_spec_layer_and_validate_never_import_pulumi() -> None:
+    code = (
+        "import sys; import enclii_iac.models.platform, enclii_iac.models.loader, enclii_iac.render.kube; "
+        "from enclii_iac import PlatformSpec, ServiceSpec; "
+        "from enclii_iac.cli import main; main(['validate', 'stacks/production/tenants/shop.yaml']); "
+        "assert not any(m == 'pulumi' or m.startswith('pulumi.') for m in sys.modules), 'pulumi imported'"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=str(__import__("tests.conftest").conftest.ROOT),
+    )
+    assert proc.returncode == 0, proc.stderr
