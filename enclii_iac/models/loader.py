@@ -158,7 +158,8 @@ def load_documents(texts: Iterable[tuple[str, str]]) -> Documents:
                 continue
             raw_meta = doc.get("metadata")
             meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
-            named = f"{label} {f"{meta['project']}/" if meta.get('project') else ''}{meta.get('name', '?')}"
+            owner = f"{meta['project']}/" if meta.get("project") else ""
+            named = f"{label} {owner}{meta.get('name', '?')}"
             try:
                 if kind == "Service":
                     sdoc = validate_model(ServiceDocument, doc, named)
