@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 STACKS = ROOT / "stacks"
 DIGEST = "@sha256:" + "ab" * 32
-CHECKOV = os.environ.get("ENCLII_CHECKOV", "/opt/checkov-venv/bin/checkov")
+CHECKOV = os.environ.get("ENCLII_CHECKOV", str(ROOT / ".venv-checkov" / "bin" / "checkov"))
 
 
 @pytest.fixture
