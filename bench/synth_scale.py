@@ -37,17 +37,27 @@ DIGEST = "@sha256:" + "0123456789abcdef" * 4
 
 def service(i: int, mix: str) -> dict[str, Any]:
     image = f"ghcr.io/acme/svc{i % 17}{DIGEST}"
-    web: dict[str, Any] = {"type": "web", "image": image, "port": 8080, "routes": [{"host": f"s{i}.example.com"}],
-                           "health": {"path": "/healthz"}, "env": {"INDEX": str(i)}}
+    web: dict[str, Any] = {
+        "type": "web",
+        "image": image,
+        "port": 8080,
+        "routes": [{"host": f"s{i}.example.com"}],
+        "health": {"path": "/healthz"},
+        "env": {"INDEX": str(i)},
+    }
     if mix == "web":
         return web
     kind = i % 7
     if kind == 0:
         return {**web, "replicas": {"min": 2, "max": 6}, "autoscale": {}, "secrets": ["TOKEN"]}
     if kind == 1:
-        return {"type": "worker", "image": image, "health": {"command": ["./w", "check"]},
-                "replicas": {"min": 1, "max": 4},
-                "autoscale": {"keda": [{"type": "redis", "metadata": {"listName": f"q{i}"}}]}}
+        return {
+            "type": "worker",
+            "image": image,
+            "health": {"command": ["./w", "check"]},
+            "replicas": {"min": 1, "max": 4},
+            "autoscale": {"keda": [{"type": "redis", "metadata": {"listName": f"q{i}"}}]},
+        }
     if kind == 2:
         return {"type": "cron", "image": image, "schedule": "*/5 * * * *"}
     if kind == 3:
@@ -55,10 +65,16 @@ def service(i: int, mix: str) -> dict[str, Any]:
     if kind == 4:
         return {"type": "tcp", "image": image, "port": 5432, "volumes": [{"name": "data", "mountPath": "/data"}]}
     if kind == 5:
-        return {**web, "replicas": {"min": 2},
-                "deploy": {"strategy": "canary", "canary": {"image": image, "steps": [10, 50]}}}
-    return {**web, "replicas": {"min": 2},
-            "deploy": {"strategy": "blue-green", "blueGreen": {"blueImage": image, "greenImage": image}}}
+        return {
+            **web,
+            "replicas": {"min": 2},
+            "deploy": {"strategy": "canary", "canary": {"image": image, "steps": [10, 50]}},
+        }
+    return {
+        **web,
+        "replicas": {"min": 2},
+        "deploy": {"strategy": "blue-green", "blueGreen": {"blueImage": image, "greenImage": image}},
+    }
 
 
 def project_data(size: int, mix: str) -> dict[str, Any]:
@@ -66,11 +82,15 @@ def project_data(size: int, mix: str) -> dict[str, Any]:
 
 
 def secrets_for(data: dict[str, Any]) -> dict[str, dict[str, str]]:
-    return {name: {s: f"value-{name}" for s in svc.get("secrets", [])}
-            for name, svc in data["services"].items() if svc.get("secrets")}
+    return {
+        name: {s: f"value-{name}" for s in svc.get("secrets", [])}
+        for name, svc in data["services"].items()
+        if svc.get("secrets")
+    }
 
 
 # --- child processes -------------------------------------------------------------------------------------
+
 
 def child_enclii(size: int, mix: str, dump: str) -> dict[str, Any]:
     import pulumi
@@ -94,9 +114,23 @@ def child_enclii(size: int, mix: str, dump: str) -> dict[str, Any]:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     custom = [r for r in rec.records if r.custom and r.type.startswith("kubernetes:") and not r.read]
     if dump:
-        Path(dump).write_text(json.dumps([
-            {"urn": r.urn, "parent": r.parent_urn, "deps": r.dependencies, "custom": r.custom, "type": r.type,
-             "name": r.name, "inputs": r.inputs} for r in rec.records if not r.type.startswith("pulumi:providers:")]))
+        Path(dump).write_text(
+            json.dumps(
+                [
+                    {
+                        "urn": r.urn,
+                        "parent": r.parent_urn,
+                        "deps": r.dependencies,
+                        "custom": r.custom,
+                        "type": r.type,
+                        "name": r.name,
+                        "inputs": r.inputs,
+                    }
+                    for r in rec.records
+                    if not r.type.startswith("pulumi:providers:")
+                ]
+            )
+        )
     return {"seconds": elapsed, "maxrss_kb": rss, "resources": len(rec.records), "kubernetes": len(custom)}
 
 
@@ -118,9 +152,15 @@ def child_plain(dump: str) -> dict[str, Any]:
     def cls_for(type_: str) -> Any:
         _, module, kind = type_.split(":")
         group, version = module.rsplit("/", 1)
-        mod = {"core": k8s.core, "apps": k8s.apps, "batch": k8s.batch, "policy": k8s.policy,
-               "autoscaling": k8s.autoscaling, "networking.k8s.io": k8s.networking,
-               "rbac.authorization.k8s.io": k8s.rbac}.get(group)
+        mod = {
+            "core": k8s.core,
+            "apps": k8s.apps,
+            "batch": k8s.batch,
+            "policy": k8s.policy,
+            "autoscaling": k8s.autoscaling,
+            "networking.k8s.io": k8s.networking,
+            "rbac.authorization.k8s.io": k8s.rbac,
+        }.get(group)
         return getattr(getattr(mod, version), kind) if mod is not None else None
 
     by_urn = {item["urn"]: item for item in items}
@@ -138,8 +178,9 @@ def child_plain(dump: str) -> dict[str, Any]:
         provider = k8s.Provider("k8s", kubeconfig=pulumi.Output.secret("kubeconfig"))
         made: dict[str, pulumi.Resource] = {}
         for item in ordered:
-            opts = pulumi.ResourceOptions(parent=made.get(item["parent"]),
-                                          depends_on=[made[d] for d in item["deps"] if d in made])
+            opts = pulumi.ResourceOptions(
+                parent=made.get(item["parent"]), depends_on=[made[d] for d in item["deps"] if d in made]
+            )
             if not item["custom"]:
                 comp = pulumi.ComponentResource(item["type"], item["name"], None, opts)
                 comp.register_outputs({})
@@ -150,8 +191,13 @@ def child_plain(dump: str) -> dict[str, Any]:
             cls = cls_for(item["type"])
             if cls is None:
                 made[item["urn"]] = k8s.apiextensions.CustomResource(
-                    item["name"], api_version=inputs["apiVersion"], kind=inputs["kind"],
-                    metadata=inputs["metadata"], spec=inputs["spec"], opts=opts)
+                    item["name"],
+                    api_version=inputs["apiVersion"],
+                    kind=inputs["kind"],
+                    metadata=inputs["metadata"],
+                    spec=inputs["spec"],
+                    opts=opts,
+                )
                 continue
             kwargs = {_snake(k): value(v) for k, v in inputs.items() if k not in ("apiVersion", "kind")}
             made[item["urn"]] = cls(item["name"], **kwargs, opts=opts)
@@ -159,11 +205,16 @@ def child_plain(dump: str) -> dict[str, Any]:
     rec = Recorder().run(program)
     elapsed = time.perf_counter() - start
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"seconds": elapsed, "maxrss_kb": rss, "resources": len(rec.records),
-            "kubernetes": len([r for r in rec.records if r.custom and r.type.startswith("kubernetes:")])}
+    return {
+        "seconds": elapsed,
+        "maxrss_kb": rss,
+        "resources": len(rec.records),
+        "kubernetes": len([r for r in rec.records if r.custom and r.type.startswith("kubernetes:")]),
+    }
 
 
 # --- driver ---------------------------------------------------------------------------------------------
+
 
 def run_child(*args: str) -> dict[str, Any]:
     proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=False)
@@ -176,10 +227,18 @@ def time_validate(size: int, tmp: Path) -> float:
     import yaml
 
     data = project_data(size, "mixed")
-    docs = [{"apiVersion": "enclii.dev/v1", "kind": "Project", "metadata": {"name": "bench"},
-             "spec": {"environments": data["environments"]}}]
-    docs += [{"apiVersion": "enclii.dev/v1", "kind": "Service", "metadata": {"name": n, "project": "bench"},
-              "spec": s} for n, s in data["services"].items()]
+    docs = [
+        {
+            "apiVersion": "enclii.dev/v1",
+            "kind": "Project",
+            "metadata": {"name": "bench"},
+            "spec": {"environments": data["environments"]},
+        }
+    ]
+    docs += [
+        {"apiVersion": "enclii.dev/v1", "kind": "Service", "metadata": {"name": n, "project": "bench"}, "spec": s}
+        for n, s in data["services"].items()
+    ]
     path = tmp / f"enclii-{size}.yaml"
     path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
     exe = str(Path(sys.executable).parent / "enclii-iac")
@@ -203,8 +262,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         kind = args.child[0]
-        result = (child_enclii(int(args.child[1]), args.child[2], args.child[3]) if kind == "enclii"
-                  else child_plain(args.child[1]))
+        result = (
+            child_enclii(int(args.child[1]), args.child[2], args.child[3])
+            if kind == "enclii"
+            else child_plain(args.child[1])
+        )
         print(json.dumps(result))
         return
 
@@ -224,18 +286,40 @@ def main() -> None:
                 e_m = statistics.median(x["maxrss_kb"] for x in enclii_runs)
                 p_m = statistics.median(x["maxrss_kb"] for x in plain_runs)
                 assert enclii_runs[0]["kubernetes"] == plain_runs[0]["kubernetes"], (enclii_runs[0], plain_runs[0])
-                rows.append({"mix": mix, "services": size, "k8s_resources": enclii_runs[0]["kubernetes"],
-                             "enclii_s": round(e_t, 3), "plain_s": round(p_t, 3), "time_ratio": round(e_t / p_t, 3),
-                             "enclii_rss_mb": round(e_m / 1024, 1), "plain_rss_mb": round(p_m / 1024, 1),
-                             "rss_ratio": round(e_m / p_m, 3),
-                             "enclii_ms_per_service": round(1000 * e_t / size, 2)})
+                rows.append(
+                    {
+                        "mix": mix,
+                        "services": size,
+                        "k8s_resources": enclii_runs[0]["kubernetes"],
+                        "enclii_s": round(e_t, 3),
+                        "plain_s": round(p_t, 3),
+                        "time_ratio": round(e_t / p_t, 3),
+                        "enclii_rss_mb": round(e_m / 1024, 1),
+                        "plain_rss_mb": round(p_m / 1024, 1),
+                        "rss_ratio": round(e_m / p_m, 3),
+                        "enclii_ms_per_service": round(1000 * e_t / size, 2),
+                    }
+                )
         validate_s = time_validate(max(sizes), tmp)
     if args.json:
-        print(json.dumps({"rows": rows, "validate_seconds": round(validate_s, 3), "validate_services": max(sizes)},
-                         indent=2))
+        print(
+            json.dumps(
+                {"rows": rows, "validate_seconds": round(validate_s, 3), "validate_services": max(sizes)}, indent=2
+            )
+        )
         return
-    header = ("mix", "services", "k8s_resources", "enclii_s", "plain_s", "time_ratio", "enclii_rss_mb",
-              "plain_rss_mb", "rss_ratio", "enclii_ms_per_service")
+    header = (
+        "mix",
+        "services",
+        "k8s_resources",
+        "enclii_s",
+        "plain_s",
+        "time_ratio",
+        "enclii_rss_mb",
+        "plain_rss_mb",
+        "rss_ratio",
+        "enclii_ms_per_service",
+    )
     print("  ".join(f"{h:>13}" for h in header))
     for row in rows:
         print("  ".join(f"{row[h]!s:>13}" for h in header))
