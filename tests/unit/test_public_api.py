@@ -50,3 +50,11 @@ def test_spec_layer_and_validate_never_import_pulumi() -> None:
         cwd=str(__import__("tests.conftest").conftest.ROOT),
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_reference_docs_are_generated_from_the_models() -> None:
+    from enclii_iac.reference import markdown
+    from tests.conftest import ROOT
+
+    assert (ROOT / "docs" / "reference.md").read_text() == markdown(), (
+        "docs/reference.md is stale: run `.venv/bin/python -m enclii_iac.reference > docs/reference.md`")
