@@ -8,6 +8,7 @@ Config keys (namespace ``enclii``):
 key                 secret    meaning
 ==================  ========  =======================================================================
 ``spec``            no        platform spec YAML, relative to the stack directory (``platform.yaml``)
+``platform``        no        platform spec fields set in stack config; they override the file's
 ``tenantFiles``     no        list of enclii.yaml files (globs), relative to the stack directory
 ``kubeconfig``      yes       kubeconfig of an existing cluster, when the spec declares no ``cluster``
 ``tenantSecrets``   yes       ``{"<project>/<service>": {"NAME": "value"}}`` values of tenant secrets
@@ -125,7 +126,8 @@ def _secret_values(
                         SpecIssue(
                             "config",
                             f"enclii:tenantSecrets.{key}.{secret}",
-                            f"no value; run: pulumi config set --secret --path 'tenantSecrets[\"{key}\"].{secret}' VALUE",
+                            "no value; run: pulumi config set --secret --path "
+                            f"'tenantSecrets[\"{key}\"].{secret}' VALUE",
                         )
                     )
     for key in sorted(set(given) - known):
@@ -142,8 +144,12 @@ def load_stack_settings(
 ) -> StackSettings:
     """Read the current stack's config (``enclii:*``) and spec files, validating everything up front."""
     cfg = pulumi.Config(CONFIG_NAMESPACE)
+    from_config = cfg.get_object("platform")
+    if from_config is not None and not isinstance(from_config, dict):
+        raise SpecError([SpecIssue("config", "enclii:platform", "must be an object (platform spec fields)")])
+    merged = {**(from_config or {}), **dict(overrides or {})}
     spec = load_spec(
-        stack_dir, cfg.get("spec") or "platform.yaml", cfg.get_object("tenantFiles") or [], python_tenants, overrides
+        stack_dir, cfg.get("spec") or "platform.yaml", cfg.get_object("tenantFiles") or [], python_tenants, merged
     )
     placeholders = os.environ.get(SYNTH_ENV) == "1"
     secrets, unset = _secret_values(cfg.get_object("tenantSecrets"), spec, placeholders)

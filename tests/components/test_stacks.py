@@ -167,3 +167,23 @@ def test_preview_has_one_environment_and_preview_urls(preview: Path) -> None:
     assert "pulumi:pulumi:StackReference organization/enclii-production/production <- (stack)" in tree
     resources = yaml.safe_load((preview / "resources.json").read_text())
     assert not any(r["protect"] for r in resources)
+
+
+def test_platform_fields_from_stack_config_override_the_file(tmp_path: Path) -> None:
+    stack = tmp_path / "production"
+    shutil.copytree(STACKS / "production", stack)
+    cfg = stack / "Pulumi.production.yaml"
+    data = yaml.safe_load(cfg.read_text())
+    data["config"]["enclii:platform"] = {"domain": "enclii.example.org",
+                                         "ingress": {"className": "nginx", "clusterIssuer": "letsencrypt"}}
+    cfg.write_text(yaml.safe_dump(data))
+    result = run_stack(stack)
+    ingresses = [r for r in result.records if r.type == "kubernetes:networking.k8s.io/v1:Ingress"]
+    assert ingresses and all(r.inputs["spec"]["ingressClassName"] == "nginx" for r in ingresses)
+    assert all(r.inputs["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt"
+               for r in ingresses)
+    data["config"]["enclii:platform"] = {"domain": "Not A Domain"}
+    cfg.write_text(yaml.safe_dump(data))
+    with pytest.raises(SpecError, match="domain: 'Not A Domain' is not a lower-case DNS hostname") as exc:
+        run_stack(stack)
+    assert exc.value.declared == 0
