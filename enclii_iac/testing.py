@@ -211,6 +211,9 @@ class RecordingMocks(_mocks.Mocks):
             ns = meta.get("namespace")
             rid = f"{ns}/{meta.get('name', args.name)}" if ns else str(meta.get("name", args.name))
             return rid, state
+        if args.typ.startswith("hcloud:index/"):
+            # hcloud resources reference each other by integer id (the provider reports decimal strings)
+            return str(int(hashlib.sha256(args.name.encode()).hexdigest()[:7], 16)), state
         return f"{args.name}-id", state
 
     def call(self, args: _mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:

@@ -64,6 +64,16 @@ class PlatformSpec(StrictModel):
         return self.stage == "production"
 
     @model_validator(mode="after")
+    def _cluster_on_hosts(self) -> PlatformSpec:
+        if self.cluster is not None:
+            from enclii_iac.models.cluster import cluster_host_issues
+
+            issues = cluster_host_issues(self.cluster, self.hosts)
+            if issues:
+                raise ValueError("; ".join(f"{i.path}: {i.message}" for i in issues))
+        return self
+
+    @model_validator(mode="after")
     def _production_rules(self) -> PlatformSpec:
         if self.stage == "production" and self.policy.require_digests:
             from enclii_iac.models._base import image_digest
