@@ -193,7 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _plugins() -> list[Callable[[Any], None]]:
-    return []
+    from enclii_iac.r2.cli import register as r2_commands
+
+    return [r2_commands]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -175,6 +175,7 @@ class ResourceRecord:
     outputs: dict[str, Any] = field(default_factory=dict)
     remote: bool = False
     read: bool = False
+    import_id: str = ""
 
     @property
     def secret_inputs(self) -> list[str]:
@@ -216,9 +217,9 @@ class RecordingMocks(_mocks.Mocks):
             return str(int(hashlib.sha256(args.name.encode()).hexdigest()[:7], 16)), state
         return f"{args.name}-id", state
 
-    def call(self, args: _mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+    def call(self, args: _mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         fn = CALL_RESULTS.get(args.token)
-        return (fn(dict(args.args)) if fn else {}), None
+        return (fn(dict(args.args)) if fn else {}), []
 
 
 class Recorder(_mocks.MockMonitor):
@@ -281,6 +282,7 @@ class Recorder(_mocks.MockMonitor):
             additional_secret_outputs=list(request.additionalSecretOutputs),
             outputs=state,
             remote=bool(request.remote),
+            import_id=request.importId,
         )
         with self._lock:
             self.resources[urn] = _mocks.MockMonitor.ResourceRegistration(urn, id_ or "", state)

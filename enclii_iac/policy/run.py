@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from enclii_iac.policy.base import Violation
+from enclii_iac.policy.edge import EDGE_RULES
 from enclii_iac.policy.firewall import FIREWALL_RULES
 from enclii_iac.policy.tenancy import TENANCY_RULES
 
@@ -15,7 +16,7 @@ Rule = Callable[[list[Any]], list[Violation]]
 
 def all_rules() -> list[Rule]:
     """Every rule of the toolkit, in a stable order."""
-    return [*TENANCY_RULES, *FIREWALL_RULES]
+    return [*TENANCY_RULES, *FIREWALL_RULES, *EDGE_RULES]
 
 
 def check_records(records: list[Any], rules: list[Rule] | None = None) -> list[Violation]:

@@ -1,0 +1,271 @@
+"""Edge guardrail: nothing is reachable except through the Cloudflare Tunnel.
+
+Pure rules over recorded resources (``enclii_iac.testing.ResourceRecord``), like the tenancy rules:
+each takes every record and returns ``Violation``s. ``tunnel_only`` runs them all.
+
+- ``exposed_services``: no Kubernetes Service of type LoadBalancer or NodePort, none with externalIPs.
+- ``host_ports``: no pod on the host network, no container hostPort.
+- ``dns_through_tunnel``: address records in the zone are proxied CNAMEs to ``<tunnel-id>.cfargotunnel.com``.
+- ``ingress_through_tunnel``: every Ingress uses the tunnel-served class, and a tunnel rule reaches it.
+- ``tunnel_config_closed``: tunnels are remotely managed, route only to in-cluster services, end in a 404.
+- ``firewall_closed``: no Hetzner firewall rule accepts the whole internet; no Hetzner load balancer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Final, Protocol
+
+from enclii_iac.policy.base import Violation
+
+TUNNEL_SUFFIX: Final = ".cfargotunnel.com"
+TUNNEL_INGRESS_CLASS: Final = "traefik"
+"""The IngressClass served by the Traefik the tunnel routes tenant hostnames to."""
+
+DNS_RECORD: Final = "cloudflare:index/dnsRecord:DnsRecord"
+LEGACY_RECORD: Final = "cloudflare:index/record:Record"
+TUNNEL: Final = "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared"
+TUNNEL_CONFIG: Final = "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig"
+K8S_SERVICE: Final = "kubernetes:core/v1:Service"
+K8S_INGRESS: Final = "kubernetes:networking.k8s.io/v1:Ingress"
+HCLOUD_FIREWALL: Final = "hcloud:index/firewall:Firewall"
+HCLOUD_LOAD_BALANCER: Final = "hcloud:index/loadBalancer:LoadBalancer"
+
+NON_ADDRESS_RECORDS: Final = frozenset({"TXT", "MX", "CAA"})
+"""DNS record types that publish no address a client could connect to over HTTP."""
+
+WORKLOADS: Final = {
+    "kubernetes:apps/v1:Deployment": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:StatefulSet": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:DaemonSet": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:ReplicaSet": ("spec", "template", "spec"),
+    "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
+    "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "kubernetes:core/v1:Pod": ("spec",),
+}
+
+WORLD: Final = frozenset({"0.0.0.0/0", "::/0"})
+
+
+class Record(Protocol):
+    type: str
+    name: str
+    inputs: dict[str, Any]
+
+
+def _plain(value: Any) -> Any:
+    from enclii_iac.testing import reveal
+
+    return reveal(value)
+
+
+def _ref(r: Record) -> str:
+    return f"{r.type} {r.name}"
+
+
+def _dig(obj: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _of(records: list[Record], type_: str) -> Iterator[tuple[Record, dict[str, Any]]]:
+    for r in records:
+        if r.type == type_:
+            inputs = _plain(r.inputs)
+            yield r, inputs if isinstance(inputs, dict) else {}
+
+
+def _ingresses(inputs: dict[str, Any]) -> list[dict[str, Any]]:
+    rules = _dig(inputs, ("config", "ingresses")) or _dig(inputs, ("config", "ingressRules")) or []
+    return [r for r in rules if isinstance(r, dict)]
+
+
+# --- rules ------------------------------------------------------------------------------------------------
+
+
+def exposed_services(records: list[Record]) -> list[Violation]:
+    """No Service of type LoadBalancer or NodePort, and none with externalIPs."""
+    out = []
+    for r, inputs in _of(records, K8S_SERVICE):
+        spec = inputs.get("spec") or {}
+        kind = spec.get("type") or "ClusterIP"
+        if kind in ("LoadBalancer", "NodePort"):
+            out.append(
+                Violation(
+                    "tunnel-only-service",
+                    _ref(r),
+                    f"type {kind} opens a port on the node; use ClusterIP and route through the tunnel",
+                )
+            )
+        if spec.get("externalIPs"):
+            out.append(Violation("tunnel-only-service", _ref(r), "externalIPs expose the service outside the tunnel"))
+    return out
+
+
+def host_ports(records: list[Record]) -> list[Violation]:
+    """No pod on the host network and no container hostPort."""
+    out = []
+    for r in records:
+        path = WORKLOADS.get(r.type)
+        if path is None:
+            continue
+        spec = _dig(_plain(r.inputs), path)
+        if not isinstance(spec, dict):
+            continue
+        if spec.get("hostNetwork"):
+            out.append(Violation("tunnel-only-host-port", _ref(r), "hostNetwork puts the pod's ports on the node"))
+        for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+            for port in (c.get("ports") or []) if isinstance(c, dict) else []:
+                if isinstance(port, dict) and port.get("hostPort"):
+                    out.append(
+                        Violation(
+                            "tunnel-only-host-port",
+                            _ref(r),
+                            f"container {c.get('name')!r} binds hostPort {port['hostPort']}",
+                        )
+                    )
+    return out
+
+
+def dns_through_tunnel(records: list[Record]) -> list[Violation]:
+    """Every address record is a proxied CNAME to ``<tunnel-id>.cfargotunnel.com``."""
+    out = []
+    for r, _ in _of(records, LEGACY_RECORD):
+        out.append(Violation("tunnel-only-dns", _ref(r), "use cloudflare.DnsRecord (v6), not the deprecated Record"))
+    for r, inputs in _of(records, DNS_RECORD):
+        kind = str(inputs.get("type") or "").upper()
+        name = inputs.get("name")
+        if kind in NON_ADDRESS_RECORDS:
+            continue
+        if kind != "CNAME":
+            out.append(
+                Violation(
+                    "tunnel-only-dns",
+                    _ref(r),
+                    f"{name}: a {kind or 'untyped'} record points clients past the tunnel; "
+                    "use a proxied CNAME to the tunnel",
+                )
+            )
+            continue
+        content = str(inputs.get("content") or "")
+        if not content.endswith(TUNNEL_SUFFIX):
+            out.append(
+                Violation(
+                    "tunnel-only-dns", _ref(r), f"{name}: CNAME to {content!r}, not to <tunnel-id>{TUNNEL_SUFFIX}"
+                )
+            )
+        if inputs.get("proxied") is not True:
+            out.append(Violation("tunnel-only-dns", _ref(r), f"{name}: not proxied (proxied: true is required)"))
+    return out
+
+
+def ingress_through_tunnel(records: list[Record], ingress_class: str = TUNNEL_INGRESS_CLASS) -> list[Violation]:
+    """Every Ingress uses the tunnel-served IngressClass, and some tunnel rule reaches that controller."""
+    out = []
+    ingresses = list(_of(records, K8S_INGRESS))
+    for r, inputs in ingresses:
+        cls = _dig(inputs, ("spec", "ingressClassName"))
+        if cls != ingress_class:
+            out.append(
+                Violation(
+                    "tunnel-only-ingress",
+                    _ref(r),
+                    f"ingressClassName {cls!r} is not served through the tunnel (use {ingress_class!r})",
+                )
+            )
+    if ingresses:
+        reaches = any(
+            ingress_class in str(rule.get("service") or "")
+            for _, inputs in _of(records, TUNNEL_CONFIG)
+            for rule in _ingresses(inputs)
+        )
+        if not reaches:
+            r = ingresses[0][0]
+            out.append(
+                Violation(
+                    "tunnel-only-ingress",
+                    _ref(r),
+                    f"no tunnel ingress rule routes to {ingress_class}; declare a CloudflareTunnel for the tenants",
+                )
+            )
+    return out
+
+
+def tunnel_config_closed(records: list[Record]) -> list[Violation]:
+    """Tunnels are remotely managed; their rules reach only in-cluster services and end in a 404 catch-all."""
+    out = []
+    for r, inputs in _of(records, TUNNEL):
+        if inputs.get("configSrc") != "cloudflare":
+            out.append(
+                Violation(
+                    "tunnel-config",
+                    _ref(r),
+                    f"configSrc {inputs.get('configSrc')!r}: use 'cloudflare' so routes live in code",
+                )
+            )
+    for r, inputs in _of(records, TUNNEL_CONFIG):
+        rules = _ingresses(inputs)
+        if not rules:
+            out.append(Violation("tunnel-config", _ref(r), "no ingress rules"))
+            continue
+        last = rules[-1]
+        if last.get("hostname") or last.get("path") or not str(last.get("service") or "").startswith("http_status:"):
+            out.append(
+                Violation("tunnel-config", _ref(r), f"the last rule must be the catch-all http_status:404, got {last}")
+            )
+        for rule in rules:
+            svc = str(rule.get("service") or "")
+            if svc.startswith("http_status:"):
+                continue
+            host = svc.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+            if not host.endswith(".svc.cluster.local"):
+                out.append(
+                    Violation(
+                        "tunnel-config", _ref(r), f"{rule.get('hostname')}: service {svc!r} is outside the cluster"
+                    )
+                )
+    return out
+
+
+def firewall_closed(records: list[Record]) -> list[Violation]:
+    """No Hetzner firewall rule accepts traffic from the whole internet; no Hetzner load balancer."""
+    out = []
+    for r, inputs in _of(records, HCLOUD_FIREWALL):
+        for rule in inputs.get("rules") or []:
+            if not isinstance(rule, dict) or rule.get("direction") != "in" or rule.get("protocol") == "icmp":
+                continue
+            open_to = WORLD & set(rule.get("sourceIps") or [])
+            if open_to:
+                out.append(
+                    Violation(
+                        "tunnel-only-firewall",
+                        _ref(r),
+                        f"inbound {rule.get('protocol')} {rule.get('port')} is open to "
+                        f"{', '.join(sorted(open_to))}; list source addresses or use the tunnel",
+                    )
+                )
+    for r, _ in _of(records, HCLOUD_LOAD_BALANCER):
+        out.append(Violation("tunnel-only-firewall", _ref(r), "a load balancer exposes the cluster past the tunnel"))
+    return out
+
+
+EDGE_RULES: Final[tuple[Callable[[list[Any]], list[Violation]], ...]] = (
+    exposed_services,
+    host_ports,
+    dns_through_tunnel,
+    ingress_through_tunnel,
+    tunnel_config_closed,
+    firewall_closed,
+)
+"""Every edge rule, in a stable order (for ``enclii_iac.policy.run.all_rules``)."""
+
+
+def tunnel_only(records: list[Any]) -> list[Violation]:
+    """Every violation of the edge rules, sorted."""
+    out: list[Violation] = []
+    for rule in EDGE_RULES:
+        out += rule(records)
+    return sorted(set(out))
