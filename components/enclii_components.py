@@ -66,8 +66,14 @@ class EncliiPlatformArgs(TypedDict):
 
     platform_yaml: str
     """Platform spec text (kind: Platform) followed by any tenant Project and Service documents."""
-    kubeconfig: pulumi.Input[str]
-    """Kubeconfig of the cluster (a secret)."""
+    kubeconfig: NotRequired[pulumi.Input[str]]
+    """Kubeconfig of an existing cluster (a secret); not used when the spec declares a cluster."""
+    ssh_private_key: NotRequired[pulumi.Input[str]]
+    """Deploy key for the hosts (a secret); needed when the spec declares hosts."""
+    cloudflare_api_token: NotRequired[pulumi.Input[str]]
+    """Cloudflare API token (a secret); needed when the spec declares an edge."""
+    hcloud_token: NotRequired[pulumi.Input[str]]
+    """Hetzner Cloud API token (a secret); needed when the spec declares cloud servers."""
     secrets: NotRequired[dict[str, dict[str, dict[str, pulumi.Input[str]]]]]
     """Secret values by project, service and name."""
 
@@ -79,17 +85,47 @@ class EncliiPlatform(platform.EncliiPlatform):
     """Every tenant namespace."""
     hostnames: pulumi.Output[list[str]]
     """Every routed hostname."""
+    kubeconfig: pulumi.Output[str]
+    """Kubeconfig of the cluster the platform declares (empty when it uses a given cluster)."""
 
     def __init__(self, name: str, args: EncliiPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         docs = load_documents([(f"{name}.platformYaml", args["platform_yaml"])])
         if docs.platform is None:
             raise SpecError([SpecIssue(f"{name}.platformYaml", "kind", "no Platform document found")])
         spec = build_platform(docs.platform, docs.tenants(), docs.platform_source)
-        provider = platform.kubernetes_provider(f"{name}-k8s", pulumi.Output.secret(args["kubeconfig"]))
+        missing = [
+            key
+            for key, needed in (
+                ("kubeconfig", spec.cluster is None),
+                ("ssh_private_key", spec.hosts is not None),
+                ("cloudflare_api_token", spec.edge is not None),
+                ("hcloud_token", spec.hosts is not None and bool(spec.hosts.cloud)),
+            )
+            if needed and args.get(key) is None
+        ]
+        if missing:
+            raise SpecError([SpecIssue(name, key, "required by the platform spec") for key in missing])
+        kube = hcloud_provider = cloudflare_provider = None
+        if spec.cluster is None:
+            kube = platform.kubernetes_provider(f"{name}-k8s", pulumi.Output.secret(args["kubeconfig"]))
+        if spec.edge is not None:
+            from enclii_iac.cloudflare import cf
+
+            cloudflare_provider = cf.Provider(
+                f"{name}-cloudflare", api_token=pulumi.Output.secret(args["cloudflare_api_token"])
+            )
+        if spec.hosts is not None and spec.hosts.cloud:
+            import pulumi_hcloud as hcloud
+
+            hcloud_provider = hcloud.Provider(f"{name}-hcloud", token=pulumi.Output.secret(args["hcloud_token"]))
+        key = args.get("ssh_private_key")
         super().__init__(
             name,
             spec,
             opts,
-            providers=platform.PlatformProviders(kubernetes=provider),
+            providers=platform.PlatformProviders(
+                kubernetes=kube, hcloud=hcloud_provider, cloudflare=cloudflare_provider
+            ),
+            ssh_private_key=pulumi.Output.secret(key) if key is not None else None,
             tenant_secrets=args.get("secrets"),
         )

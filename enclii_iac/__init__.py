@@ -50,10 +50,20 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from enclii_iac.errors import EncliiIacError, SpecError
-    from enclii_iac.kube.tenant import TenantEnvironment, TenantProject, TenantService
-    from enclii_iac.models.loader import load_platform, load_tenants
-    from enclii_iac.models.platform import PlatformSpec
-    from enclii_iac.models.service import ServiceSpec, ServiceType
-    from enclii_iac.models.tenant import EnvironmentSpec, Member, ProjectSpec
-    from enclii_iac.platform import EncliiPlatform, PlatformProviders, build_preview, build_production
+    from enclii_iac.errors import EncliiIacError as EncliiIacError
+    from enclii_iac.errors import SpecError as SpecError
+    from enclii_iac.kube.tenant import TenantEnvironment as TenantEnvironment
+    from enclii_iac.kube.tenant import TenantProject as TenantProject
+    from enclii_iac.kube.tenant import TenantService as TenantService
+    from enclii_iac.models.loader import load_platform as load_platform
+    from enclii_iac.models.loader import load_tenants as load_tenants
+    from enclii_iac.models.platform import PlatformSpec as PlatformSpec
+    from enclii_iac.models.service import ServiceSpec as ServiceSpec
+    from enclii_iac.models.service import ServiceType as ServiceType
+    from enclii_iac.models.tenant import EnvironmentSpec as EnvironmentSpec
+    from enclii_iac.models.tenant import Member as Member
+    from enclii_iac.models.tenant import ProjectSpec as ProjectSpec
+    from enclii_iac.platform import EncliiPlatform as EncliiPlatform
+    from enclii_iac.platform import PlatformProviders as PlatformProviders
+    from enclii_iac.platform import build_preview as build_preview
+    from enclii_iac.platform import build_production as build_production

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -21,19 +22,76 @@ from enclii_iac.stack import StackSettings
 
 @dataclass(frozen=True)
 class PlatformProviders:
-    """Explicit providers the platform declares its resources with (never ambient defaults)."""
+    """Explicit providers the platform declares its resources with (never ambient defaults).
+
+    ``kubernetes`` is for a cluster the spec does not declare; with ``spec.cluster`` the cluster's own
+    provider is used. ``hcloud`` is needed for cloud servers, ``cloudflare`` for the edge.
+    """
 
     kubernetes: k8s.Provider | None = None
+    hcloud: Any = None
+    cloudflare: Any = None
+    random: Any = None
+    """pulumi-random provider; default: one declared by the platform (no ambient default provider)."""
+    command: Any = None
+    """pulumi-command provider; default: one declared by the platform."""
+
+
+def etcd_token_keys(spec: PlatformSpec) -> tuple[str, str] | None:
+    """``(bucket key, token key)`` of the R2 token etcd snapshots use, or None when snapshots stay local."""
+    if spec.cluster is None or spec.cluster.etcd_snapshots.bucket is None or not spec.cluster.etcd_snapshots.enabled:
+        return None
+    snaps = spec.cluster.etcd_snapshots
+    r2 = spec.edge.r2 if spec.edge is not None else None
+    for bucket_key, bucket in sorted((r2.buckets if r2 else {}).items()):
+        if bucket.name != snaps.bucket:
+            continue
+        for token_key, token in sorted(bucket.tokens.items()):
+            if token.access == "write" and token.prefix in (f"{snaps.folder}/", ""):
+                return bucket_key, token_key
+    return None
+
+
+def _preflight(spec: PlatformSpec, providers: PlatformProviders, ssh_private_key: object) -> None:
+    """Every check that needs more than the spec, before anything is declared."""
+    issues: list[SpecIssue] = []
+    if spec.cluster is None and providers.kubernetes is None:
+        issues.append(SpecIssue("platform", "cluster", "no cluster in the spec and no Kubernetes provider given"))
+    if spec.cluster is not None and providers.kubernetes is not None:
+        issues.append(SpecIssue("platform", "cluster", "the spec declares a cluster: do not pass providers.kubernetes"))
+    if spec.hosts is not None and ssh_private_key is None:
+        issues.append(SpecIssue("platform", "hosts", "hosts need the SSH private key (config enclii:sshPrivateKey)"))
+    if spec.hosts is not None and spec.hosts.cloud and providers.hcloud is None:
+        issues.append(SpecIssue("platform", "hosts.cloud", "cloud servers need providers.hcloud"))
+    if spec.edge is not None and providers.cloudflare is None:
+        issues.append(SpecIssue("platform", "edge", "the edge needs providers.cloudflare"))
+    if spec.cluster is not None and spec.cluster.etcd_snapshots.bucket and etcd_token_keys(spec) is None:
+        snaps = spec.cluster.etcd_snapshots
+        issues.append(
+            SpecIssue(
+                "platform",
+                "cluster.etcdSnapshots.bucket",
+                f"no R2 bucket named {snaps.bucket!r} with a write token for {snaps.folder}/ in "
+                f"edge.r2.buckets (add tokens: {{etcd: {{access: write, prefix: {snaps.folder}/}}}})",
+            )
+        )
+    if issues:
+        raise SpecError(issues)
 
 
 class EncliiPlatform(pulumi.ComponentResource):
-    """Everything one stack declares: infrastructure, edge, platform services and tenants.
+    """Everything one stack declares: hosts, cluster, edge and tenants, from one PlatformSpec.
 
-    >>> platform = EncliiPlatform("enclii", spec, providers=PlatformProviders(kubernetes=provider))
+    Order (by data flow): R2 buckets and tokens → hosts → k3s (snapshots to R2) → the cluster's
+    Kubernetes provider → tunnel connector, DNS, custom domains and every tenant project.
+
+    >>> platform = EncliiPlatform("enclii", spec, providers=PlatformProviders(cloudflare=cf_provider),
+    ...                           ssh_private_key=key)
     """
 
     namespaces: pulumi.Output[list[str]]
     hostnames: pulumi.Output[list[str]]
+    kubeconfig: pulumi.Output[str]
 
     def __init__(
         self,
@@ -42,28 +100,113 @@ class EncliiPlatform(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
         *,
         providers: PlatformProviders,
+        ssh_private_key: pulumi.Input[str] | None = None,
         tenant_secrets: Mapping[str, Mapping[str, SecretValues]] | None = None,
     ) -> None:
-        super().__init__(TYPE_PLATFORM, name, None, opts)
         spec = args
+        _preflight(spec, providers, ssh_private_key)
+        import pulumi_command
+        import pulumi_random
+
+        # providers without credentials are still explicit, so nothing falls back to an ambient default
+        self.random_provider = providers.random or pulumi_random.Provider(child_name(name, "random"))
+        self.command_provider = providers.command or pulumi_command.Provider(child_name(name, "command"))
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(providers=[self.random_provider, self.command_provider])
+        )
+        super().__init__(TYPE_PLATFORM, name, None, opts)
         self.spec = spec
-        kube = providers.kubernetes
-        if kube is None:
-            raise SpecError(
-                [
-                    SpecIssue(
-                        "platform", "cluster", "no Kubernetes provider: declare a cluster or pass providers.kubernetes"
-                    )
-                ]
+        here = pulumi.ResourceOptions(parent=self)
+        self.r2: Any = None
+        self.hosts: Any = None
+        self.cluster: Any = None
+        self.tunnel: Any = None
+        self.dns: Any = None
+        self.custom_domains: Any = None
+
+        if spec.edge is not None and spec.edge.r2 is not None:
+            from enclii_iac.cloudflare import R2Storage
+
+            self.r2 = R2Storage(
+                child_name(name, "r2"), spec.edge, here, provider=providers.cloudflare, protect=spec.protect
             )
+        if spec.hosts is not None:
+            from enclii_iac.hetzner import Hosts
+
+            assert ssh_private_key is not None
+            self.hosts = Hosts(
+                child_name(name, "hosts"),
+                spec.hosts,
+                here,
+                ssh_private_key=ssh_private_key,
+                hcloud_provider=providers.hcloud,
+                cluster_cidr=spec.cluster.cluster_cidr if spec.cluster else "10.42.0.0/16",
+                protect=spec.protect,
+            )
+        kube = providers.kubernetes
+        if spec.cluster is not None:
+            from enclii_iac.k3s import EtcdS3Credentials, K3sCluster
+
+            etcd_s3 = None
+            keys = etcd_token_keys(spec)
+            if keys is not None and self.r2 is not None:
+                creds = self.r2.credentials_for(*keys)
+                etcd_s3 = EtcdS3Credentials(
+                    endpoint=creds.endpoint_host,
+                    bucket=creds.bucket,
+                    folder=spec.cluster.etcd_snapshots.folder,
+                    access_key_id=creds.access_key_id,
+                    secret_access_key=creds.secret_access_key,
+                )
+            self.cluster = K3sCluster(
+                child_name(name, "k3s"),
+                spec.cluster,
+                here,
+                nodes=self.hosts.nodes,
+                etcd_s3=etcd_s3,
+                protect=spec.protect,
+            )
+            kube = self.cluster.provider
+        assert kube is not None
         self.kubernetes_provider = kube
+        self.kubeconfig = self.cluster.kubeconfig if self.cluster is not None else pulumi.Output.secret("")
+
+        if spec.edge is not None:
+            from enclii_iac.cloudflare import CloudflareTunnel, CustomDomains, DnsRecords, tenant_edge
+
+            edge = tenant_edge(spec.tenants)
+            self.tunnel = CloudflareTunnel(
+                child_name(name, "tunnel"),
+                spec.edge,
+                here,
+                domain=spec.domain,
+                routes=edge.routes,
+                domains=edge.domains,
+                ingress=spec.ingress,
+                provider=providers.cloudflare,
+                k8s_provider=kube,
+                protect=spec.protect,
+            )
+            self.dns = DnsRecords(
+                child_name(name, "dns"), spec.edge, here, tunnel=self.tunnel, provider=providers.cloudflare
+            )
+            if spec.edge.custom_domains.enabled and edge.domains:
+                self.custom_domains = CustomDomains(
+                    child_name(name, "domains"),
+                    spec.edge,
+                    here,
+                    tunnel=self.tunnel,
+                    dns=self.dns,
+                    provider=providers.cloudflare,
+                )
+
         secrets = dict(tenant_secrets or {})
         self.tenants: dict[str, TenantProject] = {}
         for project, pspec in spec.tenants.items():
             self.tenants[project] = TenantProject(
                 child_name(name, project),
                 pspec,
-                pulumi.ResourceOptions(parent=self),
+                here,
                 provider=kube,
                 project=project,
                 ingress=spec.ingress,
@@ -75,7 +218,9 @@ class EncliiPlatform(pulumi.ComponentResource):
         )
         hosts = sorted({r.host for p in spec.tenants.values() for s in p.services.values() for r in s.routes})
         self.hostnames = pulumi.Output.from_input(hosts)
-        self.register_outputs({"namespaces": self.namespaces, "hostnames": self.hostnames})
+        self.register_outputs(
+            {"namespaces": self.namespaces, "hostnames": self.hostnames, "kubeconfig": self.kubeconfig}
+        )
 
 
 def kubernetes_provider(name: str, kubeconfig: pulumi.Input[str]) -> k8s.Provider:
@@ -86,20 +231,57 @@ def kubernetes_provider(name: str, kubeconfig: pulumi.Input[str]) -> k8s.Provide
 def build_platform(settings: StackSettings, kubeconfig: pulumi.Input[str] | None = None) -> EncliiPlatform:
     """Declare the platform of the current stack from its settings and export its outputs."""
     spec = settings.spec
-    if kubeconfig is None:
-        kubeconfig = settings.secret_or_placeholder(
-            settings.kubeconfig,
-            "enclii:kubeconfig",
-            "no cluster in the spec and no kubeconfig; run: pulumi config set --secret kubeconfig < kubeconfig.yaml",
+    kube = None
+    if spec.cluster is None:
+        if kubeconfig is None:
+            kubeconfig = settings.secret_or_placeholder(
+                settings.kubeconfig,
+                "enclii:kubeconfig",
+                "no cluster in the spec and no kubeconfig; "
+                "run: pulumi config set --secret kubeconfig < kubeconfig.yaml",
+            )
+        kube = kubernetes_provider(f"{spec.name}-k8s", kubeconfig)
+    hcloud_provider = None
+    if spec.hosts is not None and spec.hosts.cloud:
+        import pulumi_hcloud as hcloud
+
+        hcloud_provider = hcloud.Provider(f"{spec.name}-hcloud", token=settings.hcloud_token)
+    cloudflare_provider = None
+    if spec.edge is not None:
+        from enclii_iac.cloudflare import cf
+
+        cloudflare_provider = cf.Provider(f"{spec.name}-cloudflare", api_token=settings.cloudflare_token)
+    ssh_key = None
+    if spec.hosts is not None:
+        ssh_key = settings.secret_or_placeholder(
+            settings.ssh_private_key,
+            "enclii:sshPrivateKey",
+            "hosts need the deploy key; run: pulumi config set --secret sshPrivateKey < ~/.ssh/enclii_deploy",
         )
-    provider = kubernetes_provider(f"{spec.name}-k8s", kubeconfig)
     platform = EncliiPlatform(
-        spec.name, spec, providers=PlatformProviders(kubernetes=provider), tenant_secrets=settings.tenant_secrets
+        spec.name,
+        spec,
+        providers=PlatformProviders(kubernetes=kube, hcloud=hcloud_provider, cloudflare=cloudflare_provider),
+        ssh_private_key=ssh_key,
+        tenant_secrets=settings.tenant_secrets,
     )
     pulumi.export("namespaces", platform.namespaces)
     pulumi.export("hostnames", platform.hostnames)
     pulumi.export("stage", spec.stage)
-    pulumi.export("kubeconfig", pulumi.Output.secret(kubeconfig))
+    pulumi.export(
+        "kubeconfig", platform.kubeconfig if platform.cluster is not None else pulumi.Output.secret(kubeconfig)
+    )
+    if platform.hosts is not None:
+        pulumi.export("hostAddresses", platform.hosts.addresses)
+    if platform.cluster is not None:
+        pulumi.export("apiServerUrl", platform.cluster.api_server_url)
+    if platform.tunnel is not None:
+        pulumi.export("tunnelId", platform.tunnel.tunnel_id)
+        pulumi.export("tunnelHostnames", platform.tunnel.hostnames)
+    if platform.custom_domains is not None:
+        pulumi.export("customDomainRecords", platform.custom_domains.verification_records)
+    if platform.r2 is not None:
+        pulumi.export("r2Buckets", platform.r2.bucket_names)
     for warning in settings.unset_secrets:
         pulumi.log.warn(f"secret {warning} is unset: synthesized with a placeholder; set it before `pulumi up`")
     return platform

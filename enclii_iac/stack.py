@@ -14,6 +14,7 @@ key                 secret    meaning
 ``tenantSecrets``   yes       ``{"<project>/<service>": {"NAME": "value"}}`` values of tenant secrets
 ``hcloudToken``     yes       Hetzner Cloud API token (else ``HCLOUD_TOKEN`` in the environment)
 ``cloudflareToken`` yes       Cloudflare API token (else ``CLOUDFLARE_API_TOKEN`` in the environment)
+``sshPrivateKey``   yes       deploy key pulumi-command logs in to the hosts with
 ``prNumber``        no        preview stacks: the pull request number
 ==================  ========  =======================================================================
 """
@@ -48,6 +49,7 @@ class StackSettings:
     tenant_secrets: dict[str, dict[str, dict[str, pulumi.Input[str]]]] = field(default_factory=dict)
     hcloud_token: pulumi.Output[str] | None = None
     cloudflare_token: pulumi.Output[str] | None = None
+    ssh_private_key: pulumi.Output[str] | None = None
     unset_secrets: list[str] = field(default_factory=list)
     pr_number: int | None = None
     placeholders: bool = False
@@ -160,6 +162,7 @@ def load_stack_settings(
         tenant_secrets=secrets,
         hcloud_token=cfg.get_secret("hcloudToken"),
         cloudflare_token=cfg.get_secret("cloudflareToken"),
+        ssh_private_key=cfg.get_secret("sshPrivateKey"),
         unset_secrets=unset,
         pr_number=pr,
         placeholders=placeholders,

@@ -13,13 +13,16 @@ No Pulumi CLI, no credentials: the program runs under :class:`enclii_iac.testing
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 import os
+import re
 import runpy
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,8 +239,15 @@ def manifests_by_namespace(records: list[ResourceRecord]) -> dict[str, list[dict
     return out
 
 
+SECRET_DERIVATIONS: list[Callable[[str], str]] = [
+    lambda v: hashlib.sha256(v.encode()).hexdigest(),  # R2 S3 secret access key = sha256(token value)
+]
+"""Functions deriving further secrets from a known one; their results are redacted too."""
+
+
 def secret_atoms(result: SynthResult) -> list[str]:
-    """Every plain secret value the run knows: secret config and provider secret outputs."""
+    """Every plain secret value the run knows: secret config, provider secret outputs (and the ids of the
+    tokens that carry them: R2 access key ids), secret string inputs, and their derivations."""
     atoms: set[str] = set()
     for key in result.stack.secret_keys:
         value = result.stack.config.get(key)
@@ -249,19 +259,42 @@ def secret_atoms(result: SynthResult) -> list[str]:
             v = reveal(r.outputs.get(k))
             if isinstance(v, str) and len(v) >= 6:
                 atoms.add(v)
+        if r.type in _TOKEN_TYPES:
+            registration = result.recorder.resources.get(r.urn)
+            if registration is not None and registration.id:
+                atoms.add(registration.id)
         for path_value in _secret_leaves(r.inputs):
             if isinstance(path_value, str) and 6 <= len(path_value) and "\n" not in path_value:
                 atoms.add(path_value)
-    return sorted(atoms, key=lambda a: (-len(a), a))
+    atoms.discard(UNSET_SECRET)
+    derived = {fn(a) for a in atoms for fn in SECRET_DERIVATIONS}
+    return sorted(atoms | derived, key=lambda a: (-len(a), a))
+
+
+_TOKEN_TYPES = frozenset({"cloudflare:index/apiToken:ApiToken", "cloudflare:index/accountToken:AccountToken"})
+_WRITE_FILE = re.compile(r"^(write_file \S+ \S+ )([A-Za-z0-9+/=]+)$", re.M)
+
+
+def redact_script(text: str, atoms: list[str]) -> tuple[str, dict[str, str]]:
+    """A rendered host script with secrets redacted, also inside the base64 payloads of ``write_file``
+    lines (re-encoded, so the script stays readable with ``base64 -d``), and the files it writes."""
+    from enclii_iac.render.host import files_in_script
+
+    files = {path: redact_text(content, atoms) for path, content in files_in_script(text).items()}
+
+    def payload(m: re.Match[str]) -> str:
+        decoded = base64.b64decode(m.group(2)).decode("utf-8", errors="replace")
+        return m.group(1) + base64.b64encode(redact_text(decoded, atoms).encode()).decode()
+
+    return redact_text(_WRITE_FILE.sub(payload, text), atoms), files
 
 
 def _secret_leaves(value: Any) -> Iterator[Any]:
+    """Strings that are secrets by themselves (a secret map's members are not: a connection's user is not)."""
     if is_secret_value(value):
         inner = reveal(value)
         if isinstance(inner, str):
             yield inner
-        elif isinstance(inner, dict):
-            yield from (v for v in inner.values() if isinstance(v, str))
         return
     if isinstance(value, dict):
         for v in value.values():
@@ -294,6 +327,8 @@ def rendered_files(result: SynthResult) -> dict[str, str]:
         if r.type in RENDERED_INPUTS:
             key, suffix = RENDERED_INPUTS[r.type]
             text = r.inputs.get(key)
+            if r.type == "command:remote:Command" and r.inputs.get("stdin") is not None:
+                text = r.inputs.get("stdin")  # the script is piped to the command (`sudo -n /bin/sh -s`)
         elif r.type == "command:remote:CopyToRemote":
             source = reveal(r.inputs.get("source"))
             if isinstance(source, dict) and "text" in source:
@@ -309,10 +344,10 @@ def rendered_files(result: SynthResult) -> dict[str, str]:
             plain = plain["text"]
         if not isinstance(plain, str):
             continue
-        redacted = redact_text(plain, atoms)
-        if is_secret_value(text) and redacted == plain and any(a in plain for a in atoms):
-            redacted = REDACTED + "\n"
+        redacted, written = redact_script(plain, atoms)
         out[f"{r.name}{suffix}"] = redacted
+        for path, content in written.items():
+            out[f"{r.name}.files/{path.strip('/').replace('/', '__')}"] = content
     return out
 
 
@@ -384,7 +419,9 @@ def write_output(result: SynthResult, out_dir: str | Path) -> dict[str, Any]:
     files = rendered_files(result)
     (out / "rendered").mkdir()
     for name, text in sorted(files.items()):
-        (out / "rendered" / name).write_text(text, encoding="utf-8")
+        target = out / "rendered" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
     info = summary(result)
     info["rendered"] = sorted(files)
     (out / "summary.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -68,7 +68,9 @@ def _computed_random_bytes(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
 def _computed_private_key(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {
         "privateKeyPem": f"-----BEGIN PRIVATE KEY-----\nMOCK{_fake(name, 'pk')}\n-----END PRIVATE KEY-----\n",
-        "privateKeyOpenssh": f"-----BEGIN OPENSSH PRIVATE KEY-----\nMOCK{_fake(name, 'ssh')}\n-----END OPENSSH PRIVATE KEY-----\n",
+        "privateKeyOpenssh": (
+            f"-----BEGIN OPENSSH PRIVATE KEY-----\nMOCK{_fake(name, 'ssh')}\n-----END OPENSSH PRIVATE KEY-----\n"
+        ),
         "publicKeyOpenssh": f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5{_fake(name, 'pub')} mock\n",
         "publicKeyPem": "-----BEGIN PUBLIC KEY-----\nMOCK\n-----END PUBLIC KEY-----\n",
     }

@@ -2,13 +2,16 @@
 
 Every component takes the ``EdgeSpec`` as ``args`` and an explicit ``cloudflare.Provider``; the
 tunnel also takes the cluster's Kubernetes provider. Routing is computed once, purely, by
-``plan_edge`` (``routes.py``), so ingress rules, DNS records and cloudflared's NetworkPolicy agree.
+``plan_edge`` (``enclii_iac.render.edge``, pure), so ingress rules, DNS records and cloudflared's NetworkPolicy agree.
 """
 
+from enclii_iac.cloudflare import mocks as _mocks
 from enclii_iac.cloudflare._cf import cf
 from enclii_iac.cloudflare.dns import TYPE_DNS_RECORDS, DnsRecords
 from enclii_iac.cloudflare.r2 import TYPE_R2_STORAGE, R2Storage, S3Credentials, r2_endpoint
-from enclii_iac.cloudflare.routes import (
+from enclii_iac.cloudflare.saas import TYPE_CUSTOM_DOMAINS, CustomDomains
+from enclii_iac.cloudflare.tunnel import TYPE_CLOUDFLARE_TUNNEL, CloudflareTunnel
+from enclii_iac.render.edge import (
     EdgePlan,
     IngressRule,
     TenantDomain,
@@ -17,10 +20,6 @@ from enclii_iac.cloudflare.routes import (
     plan_edge,
     tenant_edge,
 )
-from enclii_iac.cloudflare.saas import TYPE_CUSTOM_DOMAINS, CustomDomains
-from enclii_iac.cloudflare.tunnel import TYPE_CLOUDFLARE_TUNNEL, CloudflareTunnel
-
-from enclii_iac.cloudflare import mocks as _mocks
 
 _mocks.install()  # deterministic stand-ins for offline synth (a dict update, no I/O), like hetzner and k3s
 

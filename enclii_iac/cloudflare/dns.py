@@ -11,10 +11,10 @@ from typing import Final
 import pulumi
 
 from enclii_iac.cloudflare._cf import cf
-from enclii_iac.cloudflare.routes import EdgePlan, record_key
 from enclii_iac.cloudflare.tunnel import CloudflareTunnel
 from enclii_iac.models.edge import EdgeSpec, ZoneSettingsSpec
 from enclii_iac.naming import child_name, type_token
+from enclii_iac.render.edge import EdgePlan, record_key
 
 TYPE_DNS_RECORDS = type_token("DnsRecords")
 

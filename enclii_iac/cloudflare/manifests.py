@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from enclii_iac import defaults
-from enclii_iac.cloudflare.routes import Origin
 from enclii_iac.models.edge import CLOUDFLARED_UID, TUNNEL_EDGE_PORT, TunnelSpec
+from enclii_iac.render.edge import Origin
 from enclii_iac.render.kube import PSA_VERSION
 
 Manifest = dict[str, Any]

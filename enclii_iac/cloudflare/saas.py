@@ -13,10 +13,10 @@ import pulumi
 
 from enclii_iac.cloudflare._cf import cf
 from enclii_iac.cloudflare.dns import DnsRecords
-from enclii_iac.cloudflare.routes import EdgePlan
 from enclii_iac.cloudflare.tunnel import CloudflareTunnel
 from enclii_iac.models.edge import EdgeSpec
 from enclii_iac.naming import child_name, type_token
+from enclii_iac.render.edge import EdgePlan
 
 TYPE_CUSTOM_DOMAINS = type_token("CustomDomains")
 

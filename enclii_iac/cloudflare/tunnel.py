@@ -16,10 +16,10 @@ import pulumi_random as random
 
 from enclii_iac.cloudflare import manifests as m
 from enclii_iac.cloudflare._cf import cf
-from enclii_iac.cloudflare.routes import CFARGOTUNNEL_SUFFIX, EdgePlan, TenantDomain, TenantRoute, plan_edge
 from enclii_iac.models.edge import EdgeSpec
 from enclii_iac.models.platform import IngressSpec
 from enclii_iac.naming import child_name, type_token
+from enclii_iac.render.edge import CFARGOTUNNEL_SUFFIX, EdgePlan, TenantDomain, TenantRoute, plan_edge
 
 TYPE_CLOUDFLARE_TUNNEL = type_token("CloudflareTunnel")
 

@@ -74,6 +74,20 @@ class PlatformSpec(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _edge_routes(self) -> PlatformSpec:
+        if self.edge is not None:
+            from enclii_iac.errors import SpecError
+            from enclii_iac.render.edge import plan_edge, tenant_edge
+
+            try:
+                edge = tenant_edge(self.tenants)
+                plan_edge(self.edge, self.domain, edge.routes, edge.domains, ingress=self.ingress)
+            except SpecError as exc:
+                messages = dict.fromkeys(f"{i.path}: {i.message}" if i.path else i.message for i in exc.issues)
+                raise ValueError("; ".join(messages)) from None
+        return self
+
+    @model_validator(mode="after")
     def _production_rules(self) -> PlatformSpec:
         if self.stage == "production" and self.policy.require_digests:
             from enclii_iac.models._base import image_digest

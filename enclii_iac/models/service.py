@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
@@ -28,7 +28,7 @@ from enclii_iac.models._base import (
 )
 
 
-class ServiceType(str, Enum):
+class ServiceType(StrEnum):
     """What kind of workload a service is."""
 
     WEB = "web"  # Deployment + Service + HTTP route

@@ -176,10 +176,11 @@ def ingress_through_tunnel(records: list[Record], ingress_class: str = TUNNEL_IN
                     f"ingressClassName {cls!r} is not served through the tunnel (use {ingress_class!r})",
                 )
             )
-    if ingresses:
-        reaches = any(
+    tunnels = list(_of(records, TUNNEL_CONFIG))
+    if ingresses and tunnels:  # a stack without a tunnel (a preview on production's cluster) is served by
+        reaches = any(  # the stack that owns the tunnel; its routes are checked there
             ingress_class in str(rule.get("service") or "")
-            for _, inputs in _of(records, TUNNEL_CONFIG)
+            for _, inputs in tunnels
             for rule in _ingresses(inputs)
         )
         if not reaches:

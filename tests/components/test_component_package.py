@@ -109,8 +109,21 @@ def test_wrapper_rejects_bad_yaml_before_declaring(package: ModuleType) -> None:
     assert rec.records == []
 
 
-def test_platform_wrapper(package: ModuleType) -> None:
+def test_platform_wrapper_declares_the_whole_platform(package: ModuleType) -> None:
     text = (STACKS / "production" / "platform.yaml").read_text()
-    rec = run(lambda: package.EncliiPlatform("enclii", {"platform_yaml": text, "kubeconfig": "kc"}))
-    assert rec.one("enclii:index:EncliiPlatform", "enclii")
-    assert rec.count("enclii:index:TenantProject") == 0
+    args = {"platform_yaml": text, "ssh_private_key": "key", "cloudflare_api_token": "cf"}
+    rec = run(lambda: package.EncliiPlatform("enclii", args))
+    top = rec.one("enclii:index:EncliiPlatform", "enclii")
+    assert {r.type for r in rec.children_of(top)} == {
+        "enclii:index:Hosts",
+        "enclii:index:K3sCluster",
+        "enclii:index:R2Storage",
+        "enclii:index:CloudflareTunnel",
+        "enclii:index:DnsRecords",
+    }
+    assert rec.one("pulumi:providers:cloudflare", "enclii-cloudflare").secret_inputs == ["apiToken"]
+    assert rec.count("pulumi:providers:kubernetes") == 1  # the cluster's own, no second one
+    rec2 = Recorder()
+    with pytest.raises(SpecError, match="cloudflare_api_token: required by the platform spec"):
+        rec2.run(lambda: package.EncliiPlatform("enclii", {"platform_yaml": text, "ssh_private_key": "key"}))
+    assert rec2.records == []

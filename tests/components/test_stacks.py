@@ -81,7 +81,8 @@ def test_production_declares_both_tenant_projects_with_every_type(production: Pa
     assert "enclii:index:TenantProject enclii-shop <- enclii:index:EncliiPlatform enclii" in tree
     assert "enclii:index:TenantProject enclii-blog <- enclii:index:EncliiPlatform enclii" in tree
     manifests = sorted(p.name for p in (production / "manifests").iterdir())
-    assert manifests == ["blog-dev.yaml", "blog-prod.yaml", "shop-dev.yaml", "shop-prod.yaml", "shop-stage.yaml"]
+    assert manifests == ["blog-dev.yaml", "blog-prod.yaml", "cloudflared.yaml", "shop-dev.yaml", "shop-prod.yaml",
+                         "shop-stage.yaml"]
 
 
 def _all_docs(out: Path) -> list[dict[str, Any]]:
@@ -174,12 +175,11 @@ def test_platform_fields_from_stack_config_override_the_file(tmp_path: Path) -> 
     shutil.copytree(STACKS / "production", stack)
     cfg = stack / "Pulumi.production.yaml"
     data = yaml.safe_load(cfg.read_text())
-    data["config"]["enclii:platform"] = {"domain": "enclii.example.org",
-                                         "ingress": {"className": "nginx", "clusterIssuer": "letsencrypt"}}
+    data["config"]["enclii:platform"] = {"ingress": {"className": "traefik", "clusterIssuer": "letsencrypt"}}
     cfg.write_text(yaml.safe_dump(data))
     result = run_stack(stack)
     ingresses = [r for r in result.records if r.type == "kubernetes:networking.k8s.io/v1:Ingress"]
-    assert ingresses and all(r.inputs["spec"]["ingressClassName"] == "nginx" for r in ingresses)
+    assert ingresses and all(r.inputs["spec"]["ingressClassName"] == "traefik" for r in ingresses)
     assert all(r.inputs["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt"
                for r in ingresses)
     data["config"]["enclii:platform"] = {"domain": "Not A Domain"}
@@ -187,3 +187,48 @@ def test_platform_fields_from_stack_config_override_the_file(tmp_path: Path) -> 
     with pytest.raises(SpecError, match="domain: 'Not A Domain' is not a lower-case DNS hostname") as exc:
         run_stack(stack)
     assert exc.value.declared == 0
+
+
+def test_host_scripts_are_rendered_with_every_secret_redacted(production: Path) -> None:
+    from enclii_iac.testing import reveal
+
+    result = run_stack(STACKS / "production")
+    secrets = [reveal(r.outputs["result"]) for r in result.records
+               if r.type == "random:index/randomPassword:RandomPassword"]
+    secrets += [reveal(r.outputs["value"]) for r in result.records
+                if r.type == "cloudflare:index/accountToken:AccountToken"]
+    import hashlib
+
+    secrets += [hashlib.sha256(s.encode()).hexdigest() for s in list(secrets)]
+    assert len(secrets) == 10
+    rendered = production / "rendered"
+    config = (rendered / "enclii-k3s-ax41-k3s.files" / "etc__rancher__k3s__config.yaml").read_text()
+    for key in ("token", "agent-token", "etcd-s3-access-key", "etcd-s3-secret-key"):
+        assert f"\n{key}: [secret]\n" in config
+    assert "etcd-s3-bucket-lookup-type: path" in config and "secrets-encryption: true" in config
+    for f in production.rglob("*"):
+        if f.is_file():
+            text = f.read_text()
+            assert not any(s in text for s in secrets), f
+    assert (rendered / "enclii-hosts-ax41-harden.files" / "etc__enclii__nftables.conf").is_file()
+
+
+@pytest.mark.parametrize("stack", ["production", "preview"])
+def test_every_resource_uses_an_explicit_provider(stack: str, request: pytest.FixtureRequest) -> None:
+    out: Path = request.getfixturevalue(stack)
+    resources = yaml.safe_load((out / "resources.json").read_text())
+    custom = [r for r in resources if r["custom"] and not r["type"].startswith("pulumi:")]
+    assert custom and [r["name"] for r in custom if not r["provider"]] == []
+
+
+def test_production_protects_stateful_resources(production: Path) -> None:
+    resources = {(r["type"], r["name"]): r for r in yaml.safe_load((production / "resources.json").read_text())}
+    for key in [("kubernetes:core/v1:Namespace", "enclii-shop-prod-ns"),
+                ("kubernetes:core/v1:PersistentVolumeClaim", "enclii-blog-prod-search-pvc-index"),
+                ("cloudflare:index/r2Bucket:R2Bucket", "enclii-r2-backups"),
+                ("cloudflare:index/r2Bucket:R2Bucket", "enclii-r2-state"),
+                ("command:remote:Command", "enclii-k3s-ax41-k3s")]:
+        assert resources[key]["protect"] and resources[key]["retainOnDelete"], key
+    assert not resources[("cloudflare:index/r2Bucket:R2Bucket", "enclii-r2-artifacts")]["protect"]
+    k3s = resources[("command:remote:Command", "enclii-k3s-ax41-k3s")]
+    assert any(d.startswith("command:remote:Command enclii-hosts-ax41-harden") for d in k3s["dependsOn"])

@@ -7,7 +7,12 @@ from typing import Any
 import pytest
 import yaml
 
-from enclii_iac.cloudflare.routes import (
+from enclii_iac.errors import SpecError
+from enclii_iac.models.edge import CLOUDFLARED_IMAGE, EdgeSpec, R2BucketSpec
+from enclii_iac.models.loader import build_platform, validate_model
+from enclii_iac.models.platform import IngressSpec
+from enclii_iac.models.tenant import ProjectSpec
+from enclii_iac.render.edge import (
     CATCH_ALL,
     TenantDomain,
     TenantRoute,
@@ -18,11 +23,6 @@ from enclii_iac.cloudflare.routes import (
     record_key,
     tenant_edge,
 )
-from enclii_iac.errors import SpecError
-from enclii_iac.models.edge import CLOUDFLARED_IMAGE, EdgeSpec, R2BucketSpec
-from enclii_iac.models.loader import build_platform, validate_model
-from enclii_iac.models.platform import IngressSpec
-from enclii_iac.models.tenant import ProjectSpec
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 ZONE_ID = "fedcba9876543210fedcba9876543210"

@@ -190,8 +190,13 @@ def test_ingress_must_use_the_tunnel_class_and_be_reached_by_the_tunnel() -> Non
         "ingressClassName 'nginx' is not served through the tunnel (use 'traefik')",
         "ingressClassName None is not served through the tunnel (use 'traefik')",
     ]
-    [orphan] = ingress_through_tunnel([ingress("web")])
+    elsewhere = config(
+        {"hostname": "a.example.com", "service": "http://other.ns.svc:80"}, {"service": "http_status:404"}
+    )
+    [orphan] = ingress_through_tunnel([ingress("web"), elsewhere])
     assert orphan.message.startswith("no tunnel ingress rule routes to traefik")
+    # a stack without a tunnel (a preview on production's cluster) is checked where the tunnel is declared
+    assert ingress_through_tunnel([ingress("web")]) == []
     assert ingress_through_tunnel([]) == []
 
 
