@@ -19,14 +19,16 @@ from enclii_iac.errors import EncliiIacError, SpecError
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+def emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    """Print ``data`` as JSON under ``--json``, else ``text``."""
     if getattr(args, "json", False):
         print(json.dumps(data, indent=2, sort_keys=True))
     else:
         print(text)
 
 
-def _fail(args: argparse.Namespace, exc: EncliiIacError) -> int:
+def fail(args: argparse.Namespace, exc: EncliiIacError) -> int:
+    """Report ``exc`` (JSON on stdout under ``--json``, text on stderr) and return exit code 1."""
     if isinstance(exc, SpecError):
         data: dict[str, Any] = {
             "ok": False,
@@ -72,7 +74,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     text = f"ok: {len(tenants)} project(s), {services} service(s)"
     if platform is not None:
         text = f"ok: platform {platform.name!r} ({platform.stage}), {len(tenants)} project(s), {services} service(s)"
-    _emit(args, data, text)
+    emit(args, data, text)
     return 0
 
 
@@ -109,7 +111,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if info["rendered"]:
         lines.append("rendered: " + ", ".join(info["rendered"]))
     lines += [f"warning: {w}" for w in info["warnings"]]
-    _emit(args, {"ok": True, **info}, "\n".join(lines))
+    emit(args, {"ok": True, **info}, "\n".join(lines))
     return 0
 
 
@@ -134,7 +136,7 @@ def cmd_version(args: argparse.Namespace) -> int:
     except metadata.PackageNotFoundError:
         own = "0+unknown"
     data = {"enclii-iac": own, "k3s": defaults.K3S_VERSION, "kubernetes": defaults.KUBERNETES_VERSION, **pins}
-    _emit(args, data, "\n".join(f"{k} {v}" for k, v in data.items()))
+    emit(args, data, "\n".join(f"{k} {v}" for k, v in data.items()))
     return 0
 
 
@@ -145,7 +147,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
     violations = report["violations"]
     lines = [f"{v['rule']}: {v['resource']}: {v['message']}" for v in violations]
     lines.append(f"{len(violations)} violation(s) in {report['resources']} resources")
-    _emit(args, {"ok": not violations, **report}, "\n".join(lines))
+    emit(args, {"ok": not violations, **report}, "\n".join(lines))
     return 1 if violations else 0
 
 
@@ -205,6 +207,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except EncliiIacError as exc:
-        return _fail(args, exc)
+        return fail(args, exc)
     except BrokenPipeError:
         return 1

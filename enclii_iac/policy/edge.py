@@ -13,10 +13,10 @@ each takes every record and returns ``Violation``s. ``tunnel_only`` runs them al
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any, Final, Protocol
+from collections.abc import Callable
+from typing import Any, Final
 
-from enclii_iac.policy.base import Violation
+from enclii_iac.policy.base import WORKLOADS, Record, Violation, dig, of_type, plain, ref
 
 TUNNEL_SUFFIX: Final = ".cfargotunnel.com"
 TUNNEL_INGRESS_CLASS: Final = "traefik"
@@ -34,52 +34,12 @@ HCLOUD_LOAD_BALANCER: Final = "hcloud:index/loadBalancer:LoadBalancer"
 NON_ADDRESS_RECORDS: Final = frozenset({"TXT", "MX", "CAA"})
 """DNS record types that publish no address a client could connect to over HTTP."""
 
-WORKLOADS: Final = {
-    "kubernetes:apps/v1:Deployment": ("spec", "template", "spec"),
-    "kubernetes:apps/v1:StatefulSet": ("spec", "template", "spec"),
-    "kubernetes:apps/v1:DaemonSet": ("spec", "template", "spec"),
-    "kubernetes:apps/v1:ReplicaSet": ("spec", "template", "spec"),
-    "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
-    "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-    "kubernetes:core/v1:Pod": ("spec",),
-}
 
 WORLD: Final = frozenset({"0.0.0.0/0", "::/0"})
 
 
-class Record(Protocol):
-    type: str
-    name: str
-    inputs: dict[str, Any]
-
-
-def _plain(value: Any) -> Any:
-    from enclii_iac.testing import reveal
-
-    return reveal(value)
-
-
-def _ref(r: Record) -> str:
-    return f"{r.type} {r.name}"
-
-
-def _dig(obj: Any, path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
-def _of(records: list[Record], type_: str) -> Iterator[tuple[Record, dict[str, Any]]]:
-    for r in records:
-        if r.type == type_:
-            inputs = _plain(r.inputs)
-            yield r, inputs if isinstance(inputs, dict) else {}
-
-
 def _ingresses(inputs: dict[str, Any]) -> list[dict[str, Any]]:
-    rules = _dig(inputs, ("config", "ingresses")) or _dig(inputs, ("config", "ingressRules")) or []
+    rules = dig(inputs, ("config", "ingresses")) or dig(inputs, ("config", "ingressRules")) or []
     return [r for r in rules if isinstance(r, dict)]
 
 
@@ -89,19 +49,19 @@ def _ingresses(inputs: dict[str, Any]) -> list[dict[str, Any]]:
 def exposed_services(records: list[Record]) -> list[Violation]:
     """No Service of type LoadBalancer or NodePort, and none with externalIPs."""
     out = []
-    for r, inputs in _of(records, K8S_SERVICE):
+    for r, inputs in of_type(records, K8S_SERVICE):
         spec = inputs.get("spec") or {}
         kind = spec.get("type") or "ClusterIP"
         if kind in ("LoadBalancer", "NodePort"):
             out.append(
                 Violation(
                     "tunnel-only-service",
-                    _ref(r),
+                    ref(r),
                     f"type {kind} opens a port on the node; use ClusterIP and route through the tunnel",
                 )
             )
         if spec.get("externalIPs"):
-            out.append(Violation("tunnel-only-service", _ref(r), "externalIPs expose the service outside the tunnel"))
+            out.append(Violation("tunnel-only-service", ref(r), "externalIPs expose the service outside the tunnel"))
     return out
 
 
@@ -112,18 +72,18 @@ def host_ports(records: list[Record]) -> list[Violation]:
         path = WORKLOADS.get(r.type)
         if path is None:
             continue
-        spec = _dig(_plain(r.inputs), path)
+        spec = dig(plain(r.inputs), path)
         if not isinstance(spec, dict):
             continue
         if spec.get("hostNetwork"):
-            out.append(Violation("tunnel-only-host-port", _ref(r), "hostNetwork puts the pod's ports on the node"))
+            out.append(Violation("tunnel-only-host-port", ref(r), "hostNetwork puts the pod's ports on the node"))
         for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
             for port in (c.get("ports") or []) if isinstance(c, dict) else []:
                 if isinstance(port, dict) and port.get("hostPort"):
                     out.append(
                         Violation(
                             "tunnel-only-host-port",
-                            _ref(r),
+                            ref(r),
                             f"container {c.get('name')!r} binds hostPort {port['hostPort']}",
                         )
                     )
@@ -133,9 +93,9 @@ def host_ports(records: list[Record]) -> list[Violation]:
 def dns_through_tunnel(records: list[Record]) -> list[Violation]:
     """Every address record is a proxied CNAME to ``<tunnel-id>.cfargotunnel.com``."""
     out = []
-    for r, _ in _of(records, LEGACY_RECORD):
-        out.append(Violation("tunnel-only-dns", _ref(r), "use cloudflare.DnsRecord (v6), not the deprecated Record"))
-    for r, inputs in _of(records, DNS_RECORD):
+    for r, _ in of_type(records, LEGACY_RECORD):
+        out.append(Violation("tunnel-only-dns", ref(r), "use cloudflare.DnsRecord (v6), not the deprecated Record"))
+    for r, inputs in of_type(records, DNS_RECORD):
         kind = str(inputs.get("type") or "").upper()
         name = inputs.get("name")
         if kind in NON_ADDRESS_RECORDS:
@@ -144,7 +104,7 @@ def dns_through_tunnel(records: list[Record]) -> list[Violation]:
             out.append(
                 Violation(
                     "tunnel-only-dns",
-                    _ref(r),
+                    ref(r),
                     f"{name}: a {kind or 'untyped'} record points clients past the tunnel; "
                     "use a proxied CNAME to the tunnel",
                 )
@@ -154,29 +114,29 @@ def dns_through_tunnel(records: list[Record]) -> list[Violation]:
         if not content.endswith(TUNNEL_SUFFIX):
             out.append(
                 Violation(
-                    "tunnel-only-dns", _ref(r), f"{name}: CNAME to {content!r}, not to <tunnel-id>{TUNNEL_SUFFIX}"
+                    "tunnel-only-dns", ref(r), f"{name}: CNAME to {content!r}, not to <tunnel-id>{TUNNEL_SUFFIX}"
                 )
             )
         if inputs.get("proxied") is not True:
-            out.append(Violation("tunnel-only-dns", _ref(r), f"{name}: not proxied (proxied: true is required)"))
+            out.append(Violation("tunnel-only-dns", ref(r), f"{name}: not proxied (proxied: true is required)"))
     return out
 
 
 def ingress_through_tunnel(records: list[Record], ingress_class: str = TUNNEL_INGRESS_CLASS) -> list[Violation]:
     """Every Ingress uses the tunnel-served IngressClass, and some tunnel rule reaches that controller."""
     out = []
-    ingresses = list(_of(records, K8S_INGRESS))
+    ingresses = list(of_type(records, K8S_INGRESS))
     for r, inputs in ingresses:
-        cls = _dig(inputs, ("spec", "ingressClassName"))
+        cls = dig(inputs, ("spec", "ingressClassName"))
         if cls != ingress_class:
             out.append(
                 Violation(
                     "tunnel-only-ingress",
-                    _ref(r),
+                    ref(r),
                     f"ingressClassName {cls!r} is not served through the tunnel (use {ingress_class!r})",
                 )
             )
-    tunnels = list(_of(records, TUNNEL_CONFIG))
+    tunnels = list(of_type(records, TUNNEL_CONFIG))
     if ingresses and tunnels:  # a stack without a tunnel (a preview on production's cluster) is served by
         reaches = any(  # the stack that owns the tunnel; its routes are checked there
             ingress_class in str(rule.get("service") or "")
@@ -188,7 +148,7 @@ def ingress_through_tunnel(records: list[Record], ingress_class: str = TUNNEL_IN
             out.append(
                 Violation(
                     "tunnel-only-ingress",
-                    _ref(r),
+                    ref(r),
                     f"no tunnel ingress rule routes to {ingress_class}; declare a CloudflareTunnel for the tenants",
                 )
             )
@@ -198,24 +158,24 @@ def ingress_through_tunnel(records: list[Record], ingress_class: str = TUNNEL_IN
 def tunnel_config_closed(records: list[Record]) -> list[Violation]:
     """Tunnels are remotely managed; their rules reach only in-cluster services and end in a 404 catch-all."""
     out = []
-    for r, inputs in _of(records, TUNNEL):
+    for r, inputs in of_type(records, TUNNEL):
         if inputs.get("configSrc") != "cloudflare":
             out.append(
                 Violation(
                     "tunnel-config",
-                    _ref(r),
+                    ref(r),
                     f"configSrc {inputs.get('configSrc')!r}: use 'cloudflare' so routes live in code",
                 )
             )
-    for r, inputs in _of(records, TUNNEL_CONFIG):
+    for r, inputs in of_type(records, TUNNEL_CONFIG):
         rules = _ingresses(inputs)
         if not rules:
-            out.append(Violation("tunnel-config", _ref(r), "no ingress rules"))
+            out.append(Violation("tunnel-config", ref(r), "no ingress rules"))
             continue
         last = rules[-1]
         if last.get("hostname") or last.get("path") or not str(last.get("service") or "").startswith("http_status:"):
             out.append(
-                Violation("tunnel-config", _ref(r), f"the last rule must be the catch-all http_status:404, got {last}")
+                Violation("tunnel-config", ref(r), f"the last rule must be the catch-all http_status:404, got {last}")
             )
         for rule in rules:
             svc = str(rule.get("service") or "")
@@ -225,7 +185,7 @@ def tunnel_config_closed(records: list[Record]) -> list[Violation]:
             if not host.endswith(".svc.cluster.local"):
                 out.append(
                     Violation(
-                        "tunnel-config", _ref(r), f"{rule.get('hostname')}: service {svc!r} is outside the cluster"
+                        "tunnel-config", ref(r), f"{rule.get('hostname')}: service {svc!r} is outside the cluster"
                     )
                 )
     return out
@@ -234,7 +194,7 @@ def tunnel_config_closed(records: list[Record]) -> list[Violation]:
 def firewall_closed(records: list[Record]) -> list[Violation]:
     """No Hetzner firewall rule accepts traffic from the whole internet; no Hetzner load balancer."""
     out = []
-    for r, inputs in _of(records, HCLOUD_FIREWALL):
+    for r, inputs in of_type(records, HCLOUD_FIREWALL):
         for rule in inputs.get("rules") or []:
             if not isinstance(rule, dict) or rule.get("direction") != "in" or rule.get("protocol") == "icmp":
                 continue
@@ -243,13 +203,13 @@ def firewall_closed(records: list[Record]) -> list[Violation]:
                 out.append(
                     Violation(
                         "tunnel-only-firewall",
-                        _ref(r),
+                        ref(r),
                         f"inbound {rule.get('protocol')} {rule.get('port')} is open to "
                         f"{', '.join(sorted(open_to))}; list source addresses or use the tunnel",
                     )
                 )
-    for r, _ in _of(records, HCLOUD_LOAD_BALANCER):
-        out.append(Violation("tunnel-only-firewall", _ref(r), "a load balancer exposes the cluster past the tunnel"))
+    for r, _ in of_type(records, HCLOUD_LOAD_BALANCER):
+        out.append(Violation("tunnel-only-firewall", ref(r), "a load balancer exposes the cluster past the tunnel"))
     return out
 
 

@@ -7,57 +7,21 @@ violations. The same functions run in the tests, in ``enclii-iac policy`` and in
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 from enclii_iac.models._base import image_digest, image_tag
 from enclii_iac.naming import label_key
-from enclii_iac.policy.base import Violation
-
-
-class Record(Protocol):
-    type: str
-    name: str
-    inputs: dict[str, Any]
-
-    @property
-    def secret_inputs(self) -> list[str]: ...
-
-
-WORKLOAD_TYPES = {
-    "kubernetes:apps/v1:Deployment": ("spec", "template", "spec"),
-    "kubernetes:apps/v1:StatefulSet": ("spec", "template", "spec"),
-    "kubernetes:apps/v1:DaemonSet": ("spec", "template", "spec"),
-    "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
-    "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-    "kubernetes:core/v1:Pod": ("spec",),
-}
+from enclii_iac.policy.base import Record, Violation, dig, plain, pod_specs, ref
 
 SECRETISH = re.compile(
     r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIALS?|DATABASE_URL|DSN)", re.IGNORECASE
 )
-
-
-def _plain(value: Any) -> Any:
-    from enclii_iac.testing import reveal
-
-    return reveal(value)
-
-
-def _ref(r: Record) -> str:
-    return f"{r.type} {r.name}"
-
-
-def _dig(obj: Any, path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
+"""Environment variable names that hold secrets; their values must come from Secret references."""
 
 
 def _meta(r: Record) -> dict[str, Any]:
-    m = _plain(r.inputs.get("metadata"))
+    m = plain(r.inputs.get("metadata"))
     return m if isinstance(m, dict) else {}
 
 
@@ -71,16 +35,6 @@ def tenant_namespaces(records: list[Record]) -> dict[str, dict[str, str]]:
             if label_key("project") in labels:
                 out[str(meta.get("name"))] = dict(labels)
     return out
-
-
-def _pod_specs(records: list[Record]) -> Iterator[tuple[Record, dict[str, Any]]]:
-    for r in records:
-        path = WORKLOAD_TYPES.get(r.type)
-        if path is None:
-            continue
-        spec = _dig(_plain(r.inputs), path)
-        if isinstance(spec, dict):
-            yield r, spec
 
 
 def _containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -111,7 +65,7 @@ def default_deny(records: list[Record]) -> list[Violation]:
     for r in records:
         if r.type != "kubernetes:networking.k8s.io/v1:NetworkPolicy":
             continue
-        spec = _plain(r.inputs.get("spec")) or {}
+        spec = plain(r.inputs.get("spec")) or {}
         if (
             (spec.get("podSelector") in ({}, None) or spec.get("podSelector") == {"matchLabels": {}})
             and sorted(spec.get("policyTypes") or []) == ["Egress", "Ingress"]
@@ -128,7 +82,7 @@ def default_deny(records: list[Record]) -> list[Violation]:
 def limits_set(records: list[Record]) -> list[Violation]:
     """Every container sets CPU and memory limits and requests."""
     out = []
-    for r, spec in _pod_specs(records):
+    for r, spec in pod_specs(records):
         for c in _containers(spec):
             res = c.get("resources") or {}
             for kind in ("limits", "requests"):
@@ -137,7 +91,7 @@ def limits_set(records: list[Record]) -> list[Violation]:
                     out.append(
                         Violation(
                             "resource-limits",
-                            _ref(r),
+                            ref(r),
                             f"container {c.get('name')!r} sets no {kind}.{'/'.join(missing)}",
                         )
                     )
@@ -147,38 +101,38 @@ def limits_set(records: list[Record]) -> list[Violation]:
 def no_latest(records: list[Record]) -> list[Violation]:
     """No image is untagged or tagged :latest (unless pinned by digest)."""
     out = []
-    for r, spec in _pod_specs(records):
+    for r, spec in pod_specs(records):
         for c in _containers(spec):
             image = str(c.get("image") or "")
             if image_digest(image):
                 continue
             tag = image_tag(image)
             if tag is None or tag == "latest":
-                out.append(Violation("no-latest", _ref(r), f"image {image!r} floats; pin a tag or a digest"))
+                out.append(Violation("no-latest", ref(r), f"image {image!r} floats; pin a tag or a digest"))
     return out
 
 
 def no_host_access(records: list[Record]) -> list[Violation]:
     """No privileged containers, hostPath volumes, hostNetwork, hostPID or hostIPC in tenant workloads."""
     out = []
-    for r, spec in _pod_specs(records):
+    for r, spec in pod_specs(records):
         for flag in ("hostNetwork", "hostPID", "hostIPC"):
             if spec.get(flag):
-                out.append(Violation("no-host-access", _ref(r), f"{flag} is set"))
+                out.append(Violation("no-host-access", ref(r), f"{flag} is set"))
         for v in spec.get("volumes") or []:
             if isinstance(v, dict) and "hostPath" in v:
-                out.append(Violation("no-host-access", _ref(r), f"volume {v.get('name')!r} is a hostPath"))
+                out.append(Violation("no-host-access", ref(r), f"volume {v.get('name')!r} is a hostPath"))
         for c in _containers(spec):
             sc = c.get("securityContext") or {}
             if sc.get("privileged"):
-                out.append(Violation("no-privileged", _ref(r), f"container {c.get('name')!r} is privileged"))
+                out.append(Violation("no-privileged", ref(r), f"container {c.get('name')!r} is privileged"))
             if sc.get("allowPrivilegeEscalation", True) is not False:
                 out.append(
-                    Violation("no-privileged", _ref(r), f"container {c.get('name')!r} allows privilege escalation")
+                    Violation("no-privileged", ref(r), f"container {c.get('name')!r} allows privilege escalation")
                 )
             for port in c.get("ports") or []:
                 if isinstance(port, dict) and port.get("hostPort"):
-                    out.append(Violation("no-host-access", _ref(r), f"container {c.get('name')!r} uses a hostPort"))
+                    out.append(Violation("no-host-access", ref(r), f"container {c.get('name')!r} uses a hostPort"))
     return out
 
 
@@ -190,14 +144,14 @@ def _stage(records: list[Record], namespace: str | None) -> str | None:
 def production_digests(records: list[Record]) -> list[Violation]:
     """Images in production (stage prod) namespaces are pinned by digest."""
     out = []
-    for r, spec in _pod_specs(records):
+    for r, spec in pod_specs(records):
         if _stage(records, _meta(r).get("namespace")) != "prod":
             continue
         for c in _containers(spec):
             if not image_digest(str(c.get("image") or "")):
                 out.append(
                     Violation(
-                        "production-digest", _ref(r), f"image {c.get('image')!r} is not pinned by digest in production"
+                        "production-digest", ref(r), f"image {c.get('image')!r} is not pinned by digest in production"
                     )
                 )
     return out
@@ -208,7 +162,7 @@ def production_pdb(records: list[Record]) -> list[Violation]:
     pdbs: list[tuple[str, dict[str, str]]] = []
     for r in records:
         if r.type == "kubernetes:policy/v1:PodDisruptionBudget":
-            sel = _dig(_plain(r.inputs), ("spec", "selector", "matchLabels")) or {}
+            sel = dig(plain(r.inputs), ("spec", "selector", "matchLabels")) or {}
             pdbs.append((str(_meta(r).get("namespace")), dict(sel)))
     out = []
     for r in records:
@@ -217,33 +171,33 @@ def production_pdb(records: list[Record]) -> list[Violation]:
         ns = str(_meta(r).get("namespace"))
         if _stage(records, ns) != "prod":
             continue
-        replicas = int(_dig(_plain(r.inputs), ("spec", "replicas")) or 1)
+        replicas = int(dig(plain(r.inputs), ("spec", "replicas")) or 1)
         if replicas < 2:
             continue
-        labels = _dig(_plain(r.inputs), ("spec", "template", "metadata", "labels")) or {}
+        labels = dig(plain(r.inputs), ("spec", "template", "metadata", "labels")) or {}
         covered = any(pns == ns and sel and all(labels.get(k) == v for k, v in sel.items()) for pns, sel in pdbs)
         if not covered:
             out.append(
                 Violation(
                     "production-pdb",
-                    _ref(r),
+                    ref(r),
                     f"{replicas} replicas in production but no PodDisruptionBudget selects its pods",
                 )
             )
     return out
 
 
-def secrets_by_reference(records: list[Record]) -> list[Violation]:
+def secrets_by_reference(records: list[Any]) -> list[Violation]:
     """Secret-looking env vars come from Secret references, and Secret data is a Pulumi secret."""
     out = []
-    for r, spec in _pod_specs(records):
+    for r, spec in pod_specs(records):
         for c in _containers(spec):
             for e in c.get("env") or []:
                 if isinstance(e, dict) and "value" in e and SECRETISH.search(str(e.get("name"))):
                     out.append(
                         Violation(
                             "secrets-by-reference",
-                            _ref(r),
+                            ref(r),
                             f"env {e.get('name')!r} holds a literal value; declare it in secrets",
                         )
                     )
@@ -254,7 +208,7 @@ def secrets_by_reference(records: list[Record]) -> list[Violation]:
                     out.append(
                         Violation(
                             "secrets-by-reference",
-                            _ref(r),
+                            ref(r),
                             f"{key} is not a Pulumi secret (it would be stored in clear in state)",
                         )
                     )

@@ -11,42 +11,16 @@ Credentials come from ``--access-key-id`` / ``--secret-access-key`` or ``AWS_ACC
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Callable
 from typing import Any
 
-from enclii_iac.errors import EncliiIacError, SpecError, ToolError
+from enclii_iac.cli import emit, fail
+from enclii_iac.errors import EncliiIacError, ToolError
 from enclii_iac.r2.backups import backups_verify, parse_interval
 from enclii_iac.r2.client import R2_REGION, connection
 from enclii_iac.r2.state import DEFAULT_STATE_BUCKET, state_bootstrap
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-def _print(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
-    if args.json:
-        print(json.dumps(data, indent=2, sort_keys=True))
-    else:
-        print(text)
-
-
-def _failed(args: argparse.Namespace, exc: EncliiIacError) -> int:
-    if isinstance(exc, SpecError):
-        data: dict[str, Any] = {
-            "ok": False,
-            "error": "invalid spec",
-            "issues": [{"document": i.document, "path": i.path, "message": i.message} for i in exc.issues],
-        }
-        text = "invalid spec:\n" + "\n".join(f"  {i}" for i in exc.issues)
-    else:
-        data = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
-        text = f"error: {exc}"
-    if args.json:
-        print(json.dumps(data, indent=2, sort_keys=True))
-    else:
-        print(text, file=sys.stderr)
-    return 1
 
 
 def _conn(args: argparse.Namespace, account_id: str | None = None, jurisdiction: str | None = None) -> Any:
@@ -65,14 +39,14 @@ def cmd_state_bootstrap(args: argparse.Namespace) -> int:
     try:
         result = state_bootstrap(_conn(args), args.bucket, create=not args.check)
     except EncliiIacError as exc:
-        return _failed(args, exc)
+        return fail(args, exc)
     verb = "created" if result.created else "exists"
     text = (
         f"bucket {result.bucket} {verb} at {result.endpoint}\n"
         f"log in with (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY set to the same R2 token pair):\n"
         f"  {result.login_command}"
     )
-    _print(args, {"ok": True, **result.as_dict()}, text)
+    emit(args, {"ok": True, **result.as_dict()}, text)
     return 0
 
 
@@ -117,8 +91,8 @@ def cmd_backups_verify(args: argparse.Namespace) -> int:
             raise ToolError("no bucket: pass --bucket NAME or --platform FILE")
         report = backups_verify(_conn(args, account_id, jurisdiction), bucket, schedules, page_size=args.page_size)
     except EncliiIacError as exc:
-        return _failed(args, exc)
-    _print(args, report.as_dict(), report.text())
+        return fail(args, exc)
+    emit(args, report.as_dict(), report.text())
     return 0 if report.ok else 1
 
 

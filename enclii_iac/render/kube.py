@@ -266,130 +266,41 @@ def dependency_ingress_policy(ref: Ref, callers: list[str], port: int) -> Manife
     )
 
 
+_WORKLOAD_GROUPS = ["", "apps", "batch", "autoscaling", "policy", "networking.k8s.io"]
+_WORKLOAD_RESOURCES = [
+    "pods", "pods/log", "services", "endpoints", "configmaps", "persistentvolumeclaims", "events",
+    "deployments", "replicasets", "statefulsets", "jobs", "cronjobs", "horizontalpodautoscalers",
+    "poddisruptionbudgets", "ingresses",
+]
+_GUARDS = ["networkpolicies", "resourcequotas", "limitranges"]
+_READ = ["get", "list", "watch"]
+_WRITE = [*_READ, "create", "update", "patch", "delete"]
+
+
+def _rule(groups: list[str], resources: list[str], verbs: list[str]) -> Manifest:
+    return {"apiGroups": groups, "resources": resources, "verbs": verbs}
+
+
+_READ_ALL_BUT_SECRETS = _rule(_WORKLOAD_GROUPS, [*_WORKLOAD_RESOURCES, *_GUARDS], _READ)
+_READ_GUARDS = _rule(["networking.k8s.io", ""], _GUARDS, _READ)
+_MANAGE_WORKLOADS = _rule(_WORKLOAD_GROUPS, [*_WORKLOAD_RESOURCES, "pods/portforward", "secrets",
+                                             "deployments/scale"], _WRITE)
+
 ROLE_RULES: dict[str, list[Manifest]] = {
-    "viewer": [
-        {
-            "apiGroups": ["", "apps", "batch", "autoscaling", "policy", "networking.k8s.io"],
-            "resources": [
-                "pods",
-                "pods/log",
-                "services",
-                "endpoints",
-                "configmaps",
-                "persistentvolumeclaims",
-                "events",
-                "deployments",
-                "replicasets",
-                "statefulsets",
-                "jobs",
-                "cronjobs",
-                "horizontalpodautoscalers",
-                "poddisruptionbudgets",
-                "ingresses",
-                "networkpolicies",
-                "resourcequotas",
-                "limitranges",
-            ],
-            "verbs": ["get", "list", "watch"],
-        },
-    ],
+    "viewer": [_READ_ALL_BUT_SECRETS],
     "developer": [
-        {
-            "apiGroups": ["", "apps", "batch", "autoscaling", "policy", "networking.k8s.io"],
-            "resources": [
-                "pods",
-                "pods/log",
-                "services",
-                "endpoints",
-                "configmaps",
-                "persistentvolumeclaims",
-                "events",
-                "deployments",
-                "replicasets",
-                "statefulsets",
-                "jobs",
-                "cronjobs",
-                "horizontalpodautoscalers",
-                "poddisruptionbudgets",
-                "ingresses",
-                "networkpolicies",
-                "resourcequotas",
-                "limitranges",
-            ],
-            "verbs": ["get", "list", "watch"],
-        },
-        {"apiGroups": ["apps"], "resources": ["deployments", "deployments/scale"], "verbs": ["patch", "update"]},
-        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "delete"]},
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]},
-        {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["create"]},
+        _READ_ALL_BUT_SECRETS,
+        _rule(["apps"], ["deployments", "deployments/scale"], ["patch", "update"]),
+        _rule(["batch"], ["jobs"], ["create", "delete"]),
+        _rule([""], ["pods"], ["delete"]),
+        _rule([""], ["pods/portforward"], ["create"]),
     ],
-    "admin": [
-        {
-            "apiGroups": ["", "apps", "batch", "autoscaling", "policy", "networking.k8s.io"],
-            "resources": [
-                "pods",
-                "pods/log",
-                "pods/portforward",
-                "services",
-                "endpoints",
-                "configmaps",
-                "secrets",
-                "persistentvolumeclaims",
-                "events",
-                "deployments",
-                "deployments/scale",
-                "replicasets",
-                "statefulsets",
-                "jobs",
-                "cronjobs",
-                "horizontalpodautoscalers",
-                "poddisruptionbudgets",
-                "ingresses",
-            ],
-            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
-        },
-        {
-            "apiGroups": ["networking.k8s.io", ""],
-            "resources": ["networkpolicies", "resourcequotas", "limitranges"],
-            "verbs": ["get", "list", "watch"],
-        },
-    ],
+    "admin": [_MANAGE_WORKLOADS, _READ_GUARDS],
     "owner": [
-        {
-            "apiGroups": ["", "apps", "batch", "autoscaling", "policy", "networking.k8s.io"],
-            "resources": [
-                "pods",
-                "pods/log",
-                "pods/portforward",
-                "services",
-                "endpoints",
-                "configmaps",
-                "secrets",
-                "persistentvolumeclaims",
-                "events",
-                "deployments",
-                "deployments/scale",
-                "replicasets",
-                "statefulsets",
-                "jobs",
-                "cronjobs",
-                "horizontalpodautoscalers",
-                "poddisruptionbudgets",
-                "ingresses",
-            ],
-            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
-        },
-        {
-            "apiGroups": ["rbac.authorization.k8s.io"],
-            "resources": ["rolebindings"],
-            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
-        },
-        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["get", "list", "watch"]},
-        {
-            "apiGroups": ["networking.k8s.io", ""],
-            "resources": ["networkpolicies", "resourcequotas", "limitranges"],
-            "verbs": ["get", "list", "watch"],
-        },
+        _MANAGE_WORKLOADS,
+        _rule(["rbac.authorization.k8s.io"], ["rolebindings"], _WRITE),
+        _rule(["rbac.authorization.k8s.io"], ["roles"], _READ),
+        _READ_GUARDS,
     ],
 }
 """Namespaced permissions of each tenant role. None of them can edit quotas or network policies."""
