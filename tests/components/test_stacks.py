@@ -232,3 +232,13 @@ def test_production_protects_stateful_resources(production: Path) -> None:
     assert not resources[("cloudflare:index/r2Bucket:R2Bucket", "enclii-r2-artifacts")]["protect"]
     k3s = resources[("command:remote:Command", "enclii-k3s-ax41-k3s")]
     assert any(d.startswith("command:remote:Command enclii-hosts-ax41-harden") for d in k3s["dependsOn"])
+
+
+def test_workloads_run_on_the_declared_cluster(production: Path) -> None:
+    resources = yaml.safe_load((production / "resources.json").read_text())
+    kube = [r for r in resources if r["custom"] and r["type"].startswith("kubernetes:")]
+    assert kube and {r["provider"] for r in kube} == {"enclii-k3s-provider"}
+    provider = next(r for r in resources if r["type"] == "pulumi:providers:kubernetes")
+    assert provider["parent"] == "enclii:index:K3sCluster enclii-k3s" and provider["secretInputs"] == ["kubeconfig"]
+    cloudflare = [r for r in resources if r["custom"] and r["type"].startswith("cloudflare:")]
+    assert cloudflare and {r["provider"] for r in cloudflare} == {"enclii-cloudflare"}
