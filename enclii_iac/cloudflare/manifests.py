@@ -12,7 +12,7 @@ from typing import Any
 from enclii_iac import defaults
 from enclii_iac.models.edge import CLOUDFLARED_UID, TUNNEL_EDGE_PORT, TunnelSpec
 from enclii_iac.render.edge import Origin
-from enclii_iac.render.kube import PSA_VERSION
+from enclii_iac.render.kube import psa_labels
 
 Manifest = dict[str, Any]
 
@@ -55,15 +55,7 @@ def _meta(name: str, namespace: str | None, spec: TunnelSpec) -> Manifest:
 
 def namespace(spec: TunnelSpec, name: str) -> Manifest:
     meta = _meta(name, None, spec)
-    meta["labels"] = {
-        **meta["labels"],
-        "pod-security.kubernetes.io/enforce": "restricted",
-        "pod-security.kubernetes.io/enforce-version": PSA_VERSION,
-        "pod-security.kubernetes.io/audit": "restricted",
-        "pod-security.kubernetes.io/audit-version": PSA_VERSION,
-        "pod-security.kubernetes.io/warn": "restricted",
-        "pod-security.kubernetes.io/warn-version": PSA_VERSION,
-    }
+    meta["labels"] = {**meta["labels"], **psa_labels()}
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 

@@ -204,3 +204,19 @@ def _fs_path(value: str) -> str:
 
 
 MountPath = Annotated[str, AfterValidator(_fs_path)]
+
+
+_CRON_FIELD = r"(\*|[0-9]{1,2}(-[0-9]{1,2})?(,[0-9]{1,2}(-[0-9]{1,2})?)*)(/[0-9]{1,2})?"
+_CRON = re.compile(rf"^{_CRON_FIELD}( {_CRON_FIELD}){{4}}$|^@(hourly|daily|weekly|monthly|yearly)$")
+
+
+def _cron(value: str) -> str:
+    if not _CRON.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a 5-field cron schedule of digits, '*', ',', '-', '/' (e.g. '*/5 * * * *' or @daily)"
+        )
+    return value
+
+
+CronSchedule = Annotated[str, AfterValidator(_cron)]
+"""A 5-field cron schedule (UTC) or a macro such as @daily; Kubernetes CronJobs and k3s accept both."""

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, Field, model_validator
 from enclii_iac import defaults
 from enclii_iac import host_defaults as hd
 from enclii_iac.errors import SpecIssue
-from enclii_iac.models._base import DnsLabel, Hostname, ShortLabel, StrictModel
+from enclii_iac.models._base import CronSchedule, DnsLabel, Hostname, ShortLabel, StrictModel
 from enclii_iac.models.host import Cidr, HostsSpec, IpAddress
 
 _K3S_VERSION = re.compile(r"^v1\.[0-9]{2}\.[0-9]{1,3}\+k3s[0-9]{1,2}$")
@@ -32,17 +32,6 @@ def _k3s_version(value: str) -> str:
 
 K3sVersion = Annotated[str, AfterValidator(_k3s_version)]
 
-_CRON_FIELD = r"(\*|[0-9]{1,2}(-[0-9]{1,2})?(,[0-9]{1,2}(-[0-9]{1,2})?)*)(/[0-9]{1,2})?"
-_CRON = re.compile(rf"^{_CRON_FIELD}( {_CRON_FIELD}){{4}}$")
-
-
-def _cron(value: str) -> str:
-    if not _CRON.fullmatch(value):
-        raise ValueError(f"{value!r} is not a 5-field cron schedule of digits, '*', ',', '-', '/' (e.g. '0 */6 * * *')")
-    return value
-
-
-Cron = Annotated[str, AfterValidator(_cron)]
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _UPGRADE_DAYS: tuple[Weekday, ...] = ("tuesday", "wednesday", "thursday")
@@ -74,7 +63,7 @@ class EtcdSnapshotSpec(StrictModel):
     """Scheduled etcd snapshots, kept on the servers and copied to an S3-compatible bucket (R2)."""
 
     enabled: bool = Field(True, description="Take scheduled snapshots. Default: on.")
-    schedule: Cron = Field(hd.ETCD_SNAPSHOT_SCHEDULE, description="Cron schedule. Default: every 6 hours.")
+    schedule: CronSchedule = Field(hd.ETCD_SNAPSHOT_SCHEDULE, description="Cron schedule. Default: every 6 hours.")
     retention: int = Field(hd.ETCD_SNAPSHOT_RETENTION, ge=1, le=1000, description="Snapshots kept. Default: 28.")
     compress: bool = Field(True, description="zip snapshots before upload. Default: on.")
     bucket: str | None = Field(

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from enclii_iac import defaults
 from enclii_iac.models._base import (
     CpuQuantity,
+    CronSchedule,
     DnsLabel,
     Duration,
     EnvName,
@@ -222,17 +223,6 @@ class Slo(StrictModel):
     window: Literal["7d", "28d", "30d"] = "30d"
 
 
-_CRON_FIELD = r"(\*|[0-9]{1,2}(-[0-9]{1,2})?(,[0-9]{1,2}(-[0-9]{1,2})?)*)(/[0-9]{1,2})?"
-_CRON = re.compile(rf"^{_CRON_FIELD}( {_CRON_FIELD}){{4}}$|^@(hourly|daily|weekly|monthly|yearly)$")
-
-
-def _cron(value: str) -> str:
-    if not _CRON.fullmatch(value):
-        raise ValueError(f"{value!r} is not a 5-field cron schedule (e.g. '*/5 * * * *' or @daily)")
-    return value
-
-
-CronSchedule = Annotated[str, AfterValidator(_cron)]
 
 
 class Metrics(StrictModel):

@@ -82,16 +82,17 @@ def meta(
 # --- environment (namespace) objects -------------------------------------------------------------------
 
 
+def psa_labels(level: str = "restricted") -> dict[str, str]:
+    """Namespace labels enforcing, auditing and warning on a Pod Security Standards level."""
+    out = {}
+    for mode in ("enforce", "audit", "warn"):
+        out[f"pod-security.kubernetes.io/{mode}"] = level
+        out[f"pod-security.kubernetes.io/{mode}-version"] = PSA_VERSION
+    return out
+
+
 def namespace(project: str, environment: str) -> Manifest:
-    labels = {
-        **env_labels(project, environment),
-        "pod-security.kubernetes.io/enforce": "restricted",
-        "pod-security.kubernetes.io/enforce-version": PSA_VERSION,
-        "pod-security.kubernetes.io/audit": "restricted",
-        "pod-security.kubernetes.io/audit-version": PSA_VERSION,
-        "pod-security.kubernetes.io/warn": "restricted",
-        "pod-security.kubernetes.io/warn-version": PSA_VERSION,
-    }
+    labels = {**env_labels(project, environment), **psa_labels()}
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
