@@ -45,6 +45,17 @@ def _cidr(value: str) -> str:
 
 
 Cidr = Annotated[str, AfterValidator(_cidr)]
+
+
+def network_within(inner: str, outer: str) -> bool:
+    """True when network ``inner`` lies inside network ``outer`` (never across IPv4/IPv6)."""
+    a = ipaddress.ip_network(inner, strict=False)
+    b = ipaddress.ip_network(outer, strict=False)
+    if isinstance(a, ipaddress.IPv4Network) and isinstance(b, ipaddress.IPv4Network):
+        return a.subnet_of(b)
+    if isinstance(a, ipaddress.IPv6Network) and isinstance(b, ipaddress.IPv6Network):
+        return a.subnet_of(b)
+    return False
 """A network in canonical CIDR form (``198.51.100.7/32``)."""
 
 
@@ -301,9 +312,8 @@ class PrivateNetworkSpec(StrictModel):
 
     @model_validator(mode="after")
     def _inside(self) -> PrivateNetworkSpec:
-        net = ipaddress.ip_network(self.ip_range)
-        sub = ipaddress.ip_network(self.subnet)
-        if net.version != 4 or sub.version != 4 or not sub.subnet_of(net):  # type: ignore[arg-type,unused-ignore]
+        v4 = ipaddress.ip_network(self.ip_range).version == 4
+        if not v4 or not network_within(self.subnet, self.ip_range):
             raise ValueError(f"subnet: {self.subnet} must be an IPv4 subnet of ipRange {self.ip_range}")
         return self
 

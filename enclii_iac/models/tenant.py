@@ -38,8 +38,12 @@ def stage_of(environment: str) -> Stage:
     """The stage of an environment name: ``preview-pr-7`` → ``preview``."""
     if environment.startswith("preview-"):
         return "preview"
-    if environment in ("dev", "stage", "prod"):
-        return environment  # type: ignore[return-value]  # narrowed by the membership test
+    if environment == "dev":
+        return "dev"
+    if environment == "stage":
+        return "stage"
+    if environment == "prod":
+        return "prod"
     raise ValueError(f"{environment!r} is not an environment name")
 
 

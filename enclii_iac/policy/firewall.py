@@ -10,15 +10,14 @@ Two rules, usable on plain data (unit tests, ``enclii-iac policy``) and on recor
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from enclii_iac import host_defaults as hd
-from enclii_iac.models.host import HostsSpec, is_world, port_range, sensitive_overlap
+from enclii_iac.models.host import HostsSpec, is_world, network_within, port_range, sensitive_overlap
 from enclii_iac.policy.base import Violation
-from enclii_iac.render.host import InboundRule, cloud_inbound_rules, dedicated_inbound_rules, files_in_script
+from enclii_iac.render.host import InboundRule, Protocol, cloud_inbound_rules, dedicated_inbound_rules, files_in_script
 
 RULE_WORLD = "firewall/sensitive-port-open-to-world"
 RULE_UNDECLARED = "firewall/undeclared-port"
@@ -72,13 +71,12 @@ def check_rules(resource: str, rules: Sequence[InboundRule],
 
 def _covered(rule: InboundRule, declared: Sequence[InboundRule]) -> bool:
     low, high = _ports(rule.ports)
-    srcs = {ipaddress.ip_network(s, strict=False) for s in rule.sources}
+    srcs = set(rule.sources)
     for d in declared:
         d_low, d_high = _ports(d.ports)
         if d.protocol != rule.protocol or not (d_low <= low and high <= d_high):
             continue
-        d_srcs = [ipaddress.ip_network(s, strict=False) for s in d.sources]
-        if all(any(s.version == ds.version and s.subnet_of(ds) for ds in d_srcs) for s in srcs):  # type: ignore[arg-type]
+        if all(any(network_within(s, ds) for ds in d.sources) for s in srcs):
             return True
     return False
 
@@ -90,6 +88,14 @@ _NFT_RULE = re.compile(
 )
 _NFT_OPEN = re.compile(r"^\s*(?P<proto>tcp|udp) dport (?P<ports>\S+) accept\b")
 _NFT_POLICY = re.compile(r"type filter hook input priority \S+; policy (?P<policy>accept|drop);")
+
+
+def _protocol(text: str) -> Protocol:
+    if text == "tcp":
+        return "tcp"
+    if text == "udp":
+        return "udp"
+    raise ValueError(f"unexpected protocol {text!r} in an nftables rule")
 
 
 def parse_nftables(text: str) -> tuple[list[InboundRule], list[str]]:
@@ -112,13 +118,13 @@ def parse_nftables(text: str) -> tuple[list[InboundRule], list[str]]:
         m = _NFT_RULE.match(line)
         if m:
             sources = tuple(s.strip() for s in m.group("srcs").split(",") if s.strip())
-            rules.append(InboundRule(m.group("proto"), m.group("ports"), sources, "nftables"))  # type: ignore[arg-type]
+            rules.append(InboundRule(_protocol(m.group("proto")), m.group("ports"), sources, "nftables"))
             continue
         m_open = _NFT_OPEN.match(line)
         if m_open:  # an accept without a source match: open to everyone
             world = ("0.0.0.0/0", "::/0")
             ports = m_open.group("ports")
-            rules.append(InboundRule(m_open.group("proto"), ports if ports[0].isdigit() else "any", world,  # type: ignore[arg-type]
+            rules.append(InboundRule(_protocol(m_open.group("proto")), ports if ports[0].isdigit() else "any", world,
                                      "nftables"))
     if saw_policy != "drop":
         problems.append(f"the input chain's policy is {saw_policy or 'missing'}, not drop")

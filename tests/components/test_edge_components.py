@@ -193,7 +193,7 @@ def edge_program(
 
 def run(program: Callable[[], None], **kwargs: Any) -> Recorder:
     rec = Recorder(project="enclii-production", stack="production", **kwargs)
-    return rec.run(program)  # type: ignore[return-value]
+    return rec.run(program)
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from enclii_iac.errors import SpecError
 from enclii_iac.models.edge import CLOUDFLARED_IMAGE, EdgeSpec, R2BucketSpec
@@ -132,8 +133,8 @@ def test_unknown_fields_and_camel_case() -> None:
 
 def test_spec_is_frozen() -> None:
     e = edge()
-    with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen-instance ValidationError
-        e.account_id = "x"  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="frozen"):
+        e.account_id = "x"
 
 
 @pytest.mark.parametrize(

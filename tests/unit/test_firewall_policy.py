@@ -26,7 +26,7 @@ WORLD = ("0.0.0.0/0", "::/0")
 
 
 def rule(proto: str, ports: str, *sources: str) -> r.InboundRule:
-    return r.InboundRule(proto, ports, tuple(sources), "t")  # type: ignore[arg-type]
+    return r.InboundRule(proto, ports, tuple(sources), "t")
 
 
 def test_sensitive_ports_never_open_to_the_world() -> None:
@@ -81,7 +81,7 @@ def test_hcloud_rules_from_inputs() -> None:
 
 
 def record(program: object) -> Recorder:
-    return make_recorder().run(program)  # type: ignore[arg-type]
+    return make_recorder().run(program)
 
 
 def test_records_of_the_rendered_hosts_pass() -> None:

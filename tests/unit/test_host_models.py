@@ -46,7 +46,7 @@ def test_hosts_spec_is_empty_by_default_and_frozen() -> None:
     spec = HostsSpec()
     assert spec.dedicated == {} and spec.cloud == {} and spec.network is None
     with pytest.raises(Exception, match="frozen"):
-        spec.network = None  # type: ignore[misc]
+        spec.network = None
 
 
 def test_cluster_defaults_follow_the_hardening_guide() -> None:

@@ -85,7 +85,7 @@ def synth_case(case: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         and "apiVersion" in r.inputs
         and rec.parent_of(r) is not None
         and rec.parent_of(r).type == "enclii:index:TenantService"
-    ]  # type: ignore[union-attr]
+    ]
     return sorted((manifest_for_output(o) for o in svc_objects), key=lambda d: (d["kind"], d["metadata"]["name"])), [
         reveal(o) for o in svc_objects
     ]
