@@ -325,6 +325,9 @@ class Recorder(_mocks.MockMonitor):
         pulumi.runtime.set_all_config(
             {k: (v if isinstance(v, str) else _json(v)) for k, v in self.config.items()}, self.secret_keys
         )
+        # a fresh root Stack per run: set_mocks only creates one when none exists, and the previous run's
+        # Stack would otherwise carry its exports (and its project/stack URN) into this run
+        pulumi.runtime.settings.ROOT.set(None)
         pulumi.runtime.set_mocks(
             self.mocks, project=self.project, stack=self.stack, preview=self.preview, monitor=self, logger=self.logger
         )

@@ -89,3 +89,11 @@ def test_assert_golden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("UPDATE_GOLDEN")
     with pytest.raises(AssertionError, match="is missing"):
         assert_golden(tmp_path / "new.txt", "x")
+
+
+def test_each_run_gets_a_fresh_stack() -> None:
+    Recorder(project="first", stack="one").run(lambda: pulumi.export("leftover", "x"))
+    rec = Recorder(project="second", stack="two").run(program)
+    assert set(rec.stack_outputs) == {"password", "plain"}
+    top = rec.one("enclii:index:Thing", "thing")
+    assert top.parent_urn == "urn:pulumi:two::second::pulumi:pulumi:Stack::second-two"
