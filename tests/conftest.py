@@ -68,6 +68,13 @@ def checkov_failures(directory: Path, skip: list[str]) -> list[dict[str, Any]]:
     return failed
 
 
+def require(condition: bool, what: str) -> None:
+    """Fail (never skip) when a validator the tests rely on is missing: a skip would hide a missing install
+    step from CI. `.ci/setup` installs every one of them; run it (as root) before the tests."""
+    if not condition:
+        pytest.fail(f"{what}: run `bash .ci/setup` as root, which installs it")
+
+
 def load_yaml_docs(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 

@@ -39,14 +39,16 @@ import yaml
 from enclii_iac import defaults
 from enclii_iac import host_defaults as hd
 from enclii_iac.render import host as r
+from tests.conftest import require
 from tests.unit.host_fixtures import ax41, single_node_cluster
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the bootstrap runs in a chroot"),
-    pytest.mark.skipif(shutil.which("debootstrap") is None,
-                       reason="debootstrap is not installed (apt-get install debootstrap)"),
-]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _tools() -> None:
+    require(os.geteuid() == 0, "the bootstrap runs in a chroot: run the tests as root")
+    require(shutil.which("debootstrap") is not None, "debootstrap is not installed (Debian package debootstrap)")
 
 CACHE = Path(os.environ.get("ENCLII_ROOTFS_CACHE", "/var/cache/enclii-test-rootfs"))
 PACKAGES = ("openssh-server", "nftables", "unattended-upgrades", "sudo", "systemd")

