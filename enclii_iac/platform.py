@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -19,22 +19,55 @@ from enclii_iac.models.platform import PlatformSpec
 from enclii_iac.naming import TYPE_PLATFORM, child_name
 from enclii_iac.stack import StackSettings
 
+if TYPE_CHECKING:
+    import pulumi_command
+    import pulumi_hcloud
+    import pulumi_random
+    import pulumi_tls
+
+    from enclii_iac.cloudflare._cf import cf
+
 
 @dataclass(frozen=True)
 class PlatformProviders:
     """Explicit providers the platform declares its resources with (never ambient defaults).
 
     ``kubernetes`` is for a cluster the spec does not declare; with ``spec.cluster`` the cluster's own
-    provider is used. ``hcloud`` is needed for cloud servers, ``cloudflare`` for the edge.
+    provider is used. ``hcloud`` is needed for cloud servers, ``cloudflare`` for the edge. The platform
+    declares a ``random``, ``command`` or ``tls`` provider itself only when one of its resources uses it
+    and none is given here (see ``used_providers``).
     """
 
     kubernetes: k8s.Provider | None = None
-    hcloud: Any = None
-    cloudflare: Any = None
-    random: Any = None
-    """pulumi-random provider; default: one declared by the platform (no ambient default provider)."""
-    command: Any = None
-    """pulumi-command provider; default: one declared by the platform."""
+    hcloud: pulumi_hcloud.Provider | None = None
+    cloudflare: cf.Provider | None = None
+    random: pulumi_random.Provider | None = None
+    """pulumi-random provider (tunnel secret, k3s tokens); default: one declared by the platform when used."""
+    command: pulumi_command.Provider | None = None
+    """pulumi-command provider (host hardening, k3s install); default: one declared by the platform when used."""
+    tls: pulumi_tls.Provider | None = None
+    """pulumi-tls provider (cloud servers' SSH host keys); default: one declared by the platform when used."""
+
+
+def used_providers(spec: PlatformSpec) -> frozenset[str]:
+    """The packages (``random``, ``command``, ``tls``, ``hcloud``, ``cloudflare``) some resource of the
+    platform is declared with; a provider outside this set is never declared.
+
+    random: the tunnel secret (``edge``) and the k3s tokens (``cluster``). command: the dedicated hosts'
+    hardening steps and the k3s install steps. tls: the cloud servers' host keys. hcloud: cloud servers.
+    cloudflare: the edge.
+    """
+    used: set[str] = set()
+    cloud = spec.hosts is not None and bool(spec.hosts.cloud)
+    if spec.edge is not None:
+        used |= {"random", "cloudflare"}
+    if spec.cluster is not None:
+        used |= {"random", "command"}
+    if spec.hosts is not None and spec.hosts.dedicated:
+        used.add("command")
+    if cloud:
+        used |= {"tls", "hcloud"}
+    return frozenset(used)
 
 
 def etcd_token_keys(spec: PlatformSpec) -> tuple[str, str] | None:
@@ -105,15 +138,29 @@ class EncliiPlatform(pulumi.ComponentResource):
     ) -> None:
         spec = args
         _preflight(spec, providers, ssh_private_key)
-        import pulumi_command
-        import pulumi_random
+        used = used_providers(spec)
+        # providers without credentials are still explicit, so nothing falls back to an ambient default;
+        # each is declared only when a resource of this platform uses it
+        self.random_provider: pulumi_random.Provider | None = providers.random
+        if self.random_provider is None and "random" in used:
+            import pulumi_random
 
-        # providers without credentials are still explicit, so nothing falls back to an ambient default
-        self.random_provider = providers.random or pulumi_random.Provider(child_name(name, "random"))
-        self.command_provider = providers.command or pulumi_command.Provider(child_name(name, "command"))
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(providers=[self.random_provider, self.command_provider])
-        )
+            self.random_provider = pulumi_random.Provider(child_name(name, "random"))
+        self.command_provider: pulumi_command.Provider | None = providers.command
+        if self.command_provider is None and "command" in used:
+            import pulumi_command
+
+            self.command_provider = pulumi_command.Provider(child_name(name, "command"))
+        self.tls_provider: pulumi_tls.Provider | None = providers.tls
+        if self.tls_provider is None and "tls" in used:
+            import pulumi_tls
+
+            self.tls_provider = pulumi_tls.Provider(child_name(name, "tls"))
+        inherited: list[pulumi.ProviderResource] = [
+            p for p in (self.random_provider, self.command_provider, self.tls_provider) if p is not None
+        ]
+        if inherited:
+            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=inherited))
         super().__init__(TYPE_PLATFORM, name, None, opts)
         self.spec = spec
         here = pulumi.ResourceOptions(parent=self)
@@ -124,12 +171,12 @@ class EncliiPlatform(pulumi.ComponentResource):
         self.dns: Any = None
         self.custom_domains: Any = None
 
+        cloudflare = providers.cloudflare  # not None when spec.edge is set (checked by _preflight)
         if spec.edge is not None and spec.edge.r2 is not None:
             from enclii_iac.cloudflare import R2Storage
 
-            self.r2 = R2Storage(
-                child_name(name, "r2"), spec.edge, here, provider=providers.cloudflare, protect=spec.protect
-            )
+            assert cloudflare is not None
+            self.r2 = R2Storage(child_name(name, "r2"), spec.edge, here, provider=cloudflare, protect=spec.protect)
         if spec.hosts is not None:
             from enclii_iac.hetzner import Hosts
 
@@ -174,6 +221,7 @@ class EncliiPlatform(pulumi.ComponentResource):
         if spec.edge is not None:
             from enclii_iac.cloudflare import CloudflareTunnel, CustomDomains, DnsRecords, tenant_edge
 
+            assert cloudflare is not None
             edge = tenant_edge(spec.tenants)
             self.tunnel = CloudflareTunnel(
                 child_name(name, "tunnel"),
@@ -183,12 +231,12 @@ class EncliiPlatform(pulumi.ComponentResource):
                 routes=edge.routes,
                 domains=edge.domains,
                 ingress=spec.ingress,
-                provider=providers.cloudflare,
+                provider=cloudflare,
                 k8s_provider=kube,
                 protect=spec.protect,
             )
             self.dns = DnsRecords(
-                child_name(name, "dns"), spec.edge, here, tunnel=self.tunnel, provider=providers.cloudflare
+                child_name(name, "dns"), spec.edge, here, tunnel=self.tunnel, provider=cloudflare
             )
             if spec.edge.custom_domains.enabled and edge.domains:
                 self.custom_domains = CustomDomains(
@@ -197,7 +245,7 @@ class EncliiPlatform(pulumi.ComponentResource):
                     here,
                     tunnel=self.tunnel,
                     dns=self.dns,
-                    provider=providers.cloudflare,
+                    provider=cloudflare,
                 )
 
         secrets = dict(tenant_secrets or {})

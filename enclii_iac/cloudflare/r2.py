@@ -44,11 +44,15 @@ def s3_secret_from_token(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def lifecycle_rules(bucket: R2BucketSpec) -> list[dict[str, Any]]:
+def lifecycle_rules(bucket: R2BucketSpec) -> list[cf.R2BucketLifecycleRuleArgsDict]:
     """``R2BucketLifecycle.rules`` for a bucket (ages in seconds, as R2 counts them)."""
-    rules: list[dict[str, Any]] = []
+    rules: list[cf.R2BucketLifecycleRuleArgsDict] = []
     for rule_id, r in sorted(bucket.lifecycle.items()):
-        out: dict[str, Any] = {"id": rule_id, "enabled": r.enabled, "conditions": {"prefix": r.prefix}}
+        out: cf.R2BucketLifecycleRuleArgsDict = {
+            "id": rule_id,
+            "enabled": r.enabled,
+            "conditions": {"prefix": r.prefix},
+        }
         if r.expire_after_days is not None:
             out["delete_objects_transition"] = {
                 "condition": {"type": "Age", "max_age": r.expire_after_days * DAY_SECONDS}
@@ -68,20 +72,22 @@ def lifecycle_rules(bucket: R2BucketSpec) -> list[dict[str, Any]]:
     return rules
 
 
-def cors_rules(bucket: R2BucketSpec) -> list[dict[str, Any]]:
-    rules: list[dict[str, Any]] = []
+def cors_rules(bucket: R2BucketSpec) -> list[cf.R2BucketCorsRuleArgsDict]:
+    """``R2BucketCors.rules`` for a bucket."""
+    rules: list[cf.R2BucketCorsRuleArgsDict] = []
     for rule_id, r in sorted(bucket.cors.items()):
-        allowed: dict[str, Any] = {"origins": list(r.origins), "methods": list(r.methods)}
+        allowed: cf.R2BucketCorsRuleAllowedArgsDict = {"origins": list(r.origins), "methods": list(r.methods)}
         if r.headers:
             allowed["headers"] = list(r.headers)
-        out: dict[str, Any] = {"id": rule_id, "allowed": allowed, "max_age_seconds": r.max_age_seconds}
+        out: cf.R2BucketCorsRuleArgsDict = {"id": rule_id, "allowed": allowed, "max_age_seconds": r.max_age_seconds}
         if r.expose_headers:
             out["expose_headers"] = list(r.expose_headers)
         rules.append(out)
     return rules
 
 
-def lock_rules(bucket: R2BucketSpec) -> list[dict[str, Any]]:
+def lock_rules(bucket: R2BucketSpec) -> list[cf.R2BucketLockRuleArgsDict]:
+    """``R2BucketLock.rules`` for a bucket (retention in seconds)."""
     return [
         {
             "id": rule_id,
@@ -91,6 +97,10 @@ def lock_rules(bucket: R2BucketSpec) -> list[dict[str, Any]]:
         }
         for rule_id, r in sorted(bucket.lock.items())
     ]
+
+
+def _permission_groups(ids: Sequence[str]) -> list[cf.AccountTokenPolicyPermissionGroupArgsDict]:
+    return [{"id": i} for i in ids]
 
 
 @dataclass(frozen=True)
@@ -134,10 +144,6 @@ class S3Credentials:
 def _field(item: Any, key: str) -> Any:
     """A field of an invoke result item (a dict, or an output type that subclasses dict)."""
     return item.get(key) if isinstance(item, dict) else getattr(item, key, None)
-
-
-def _rules(rules: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"rules": rules}
 
 
 def _flat_group_ids(lists: Sequence[Sequence[Any]], names: Sequence[str]) -> list[str]:
@@ -205,36 +211,41 @@ class R2Storage(pulumi.ComponentResource):
                 bucket_opts = pulumi.ResourceOptions.merge(
                     bucket_opts, pulumi.ResourceOptions(import_=f"{account}/{b.name}/{b.jurisdiction}")
                 )
-            bucket_args: dict[str, Any] = {
-                "account_id": account,
-                "name": b.name,
-                "jurisdiction": b.jurisdiction,
-                "storage_class": b.storage_class,
-            }
-            if b.location is not None:
-                bucket_args["location"] = b.location
             bucket = cf.R2Bucket(
-                child_name(name, key), **bucket_args, opts=pulumi.ResourceOptions.merge(cf_opts, bucket_opts)
+                child_name(name, key),
+                account_id=account,
+                name=b.name,
+                jurisdiction=b.jurisdiction,
+                storage_class=b.storage_class,
+                location=b.location,
+                opts=pulumi.ResourceOptions.merge(cf_opts, bucket_opts),
             )
             self.buckets[key] = bucket
-            on_bucket: dict[str, Any] = {
-                "account_id": account,
-                "bucket_name": bucket.name,
-                "jurisdiction": b.jurisdiction,
-            }
             if b.lifecycle:
                 self.lifecycles[key] = cf.R2BucketLifecycle(
-                    child_name(name, key, "lifecycle"), **on_bucket, **_rules(lifecycle_rules(b)), opts=cf_opts
+                    child_name(name, key, "lifecycle"),
+                    account_id=account,
+                    bucket_name=bucket.name,
+                    jurisdiction=b.jurisdiction,
+                    rules=lifecycle_rules(b),
+                    opts=cf_opts,
                 )
             if b.cors:
                 self.cors[key] = cf.R2BucketCors(
-                    child_name(name, key, "cors"), **on_bucket, **_rules(cors_rules(b)), opts=cf_opts
+                    child_name(name, key, "cors"),
+                    account_id=account,
+                    bucket_name=bucket.name,
+                    jurisdiction=b.jurisdiction,
+                    rules=cors_rules(b),
+                    opts=cf_opts,
                 )
             if b.lock:
                 self.locks[key] = cf.R2BucketLock(
                     child_name(name, key, "lock"),
-                    **on_bucket,
-                    **_rules(lock_rules(b)),
+                    account_id=account,
+                    bucket_name=bucket.name,
+                    jurisdiction=b.jurisdiction,
+                    rules=lock_rules(b),
                     opts=pulumi.ResourceOptions.merge(
                         cf_opts, pulumi.ResourceOptions(protect=keep, retain_on_delete=keep)
                     ),
@@ -253,7 +264,7 @@ class R2Storage(pulumi.ComponentResource):
                     policies=[
                         {
                             "effect": "allow",
-                            "permission_groups": group_ids.apply(lambda ids: [{"id": i} for i in ids]),
+                            "permission_groups": group_ids.apply(_permission_groups),
                             "resources": json.dumps({bucket_resource(account, b): "*"}, sort_keys=True),
                         }
                     ],

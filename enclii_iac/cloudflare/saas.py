@@ -96,13 +96,18 @@ class CustomDomains(pulumi.ComponentResource):
                 cf_opts, pulumi.ResourceOptions(depends_on=[fallback_record] if fallback_record is not None else None)
             ),
         )
+        ssl: cf.CustomHostnameSslArgsDict = {
+            "method": cd.ssl_method,
+            "type": "dv",
+            "settings": {"min_tls_version": cd.min_tls_version},
+        }
         self.custom_hostnames: dict[str, cf.CustomHostname] = {}
         for hostname in plan.custom_domains:
             self.custom_hostnames[hostname] = cf.CustomHostname(
                 child_name(name, hostname),
                 zone_id=args.zone_id,
                 hostname=hostname,
-                ssl={"method": cd.ssl_method, "type": "dv", "settings": {"min_tls_version": cd.min_tls_version}},
+                ssl=ssl,
                 opts=pulumi.ResourceOptions.merge(cf_opts, pulumi.ResourceOptions(depends_on=[self.fallback])),
             )
         target = plan.fallback_origin

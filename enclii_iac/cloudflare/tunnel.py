@@ -99,7 +99,10 @@ class CloudflareTunnel(pulumi.ComponentResource):
             source="cloudflare",
             config=cf.ZeroTrustTunnelCloudflaredConfigConfigArgs(
                 ingresses=[
-                    cf.ZeroTrustTunnelCloudflaredConfigConfigIngressArgs(**rule) for rule in plan.ingress_config()
+                    cf.ZeroTrustTunnelCloudflaredConfigConfigIngressArgs(
+                        service=rule.service, hostname=rule.hostname, path=rule.path
+                    )
+                    for rule in plan.ingress
                 ]
             ),
             opts=cf_opts,
