@@ -35,6 +35,11 @@ from enclii_iac.models.platform import PlatformSpec
 from enclii_iac.models.tenant import ProjectSpec
 
 CONFIG_NAMESPACE = "enclii"
+CONFIG_KEYS = (
+    "spec", "platform", "tenantFiles", "kubeconfig", "tenantSecrets", "hcloudToken", "cloudflareToken",
+    "sshPrivateKey", "prNumber", "productionStack",
+)
+"""Every key a stack reads, all in the ``enclii`` namespace (``pulumi config set enclii:<key> ...``)."""
 SYNTH_ENV = "ENCLII_SYNTH"
 """Set to ``1`` by ``enclii-iac synth``: unset secrets become marked placeholders instead of errors."""
 UNSET_SECRET = "[unset]"
@@ -129,7 +134,7 @@ def _secret_values(
                             "config",
                             f"enclii:tenantSecrets.{key}.{secret}",
                             "no value; run: pulumi config set --secret --path "
-                            f"'tenantSecrets[\"{key}\"].{secret}' VALUE",
+                            f"'enclii:tenantSecrets[\"{key}\"].{secret}' VALUE",
                         )
                     )
     for key in sorted(set(given) - known):
@@ -139,6 +144,15 @@ def _secret_values(
     return out, unset
 
 
+def misplaced_config_keys() -> list[str]:
+    """Stack config keys set in the project's namespace (``pulumi config set sshPrivateKey`` writes
+    ``<project>:sshPrivateKey``) that the stack ignores because it reads ``enclii:<key>``."""
+    project = pulumi.get_project()
+    if project == CONFIG_NAMESPACE:
+        return []
+    return [f"{project}:{key}" for key in CONFIG_KEYS if pulumi.runtime.get_config(f"{project}:{key}") is not None]
+
+
 def load_stack_settings(
     stack_dir: str | Path,
     python_tenants: Mapping[str, ProjectSpec] | None = None,
@@ -146,6 +160,12 @@ def load_stack_settings(
 ) -> StackSettings:
     """Read the current stack's config (``enclii:*``) and spec files, validating everything up front."""
     cfg = pulumi.Config(CONFIG_NAMESPACE)
+    for key in misplaced_config_keys():
+        name = key.split(":", 1)[1]
+        pulumi.log.warn(
+            f"config {key} is ignored: the stack reads enclii:{name}; move it with "
+            f"`pulumi config rm {name}` and `pulumi config set [--secret] enclii:{name} VALUE`"
+        )
     from_config = cfg.get_object("platform")
     if from_config is not None and not isinstance(from_config, dict):
         raise SpecError([SpecIssue("config", "enclii:platform", "must be an object (platform spec fields)")])
