@@ -33,6 +33,9 @@ RUN_AS_USER: Final = 10001
 RUN_AS_GROUP: Final = 10001
 """GID paired with RUN_AS_USER."""
 
+CRON_JOB_TTL: Final = "1h"
+"""How long the Job of a finished cron run is kept (the CronJob's history limits keep the last 3 as well)."""
+
 REPLICAS_MIN: Final = 1
 """Default minimum replicas of a service when the spec omits them."""
 

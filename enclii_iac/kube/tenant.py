@@ -137,7 +137,8 @@ class TenantService(pulumi.ComponentResource):
             pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=environment), opts),
         )
         svc = args
-        ref = m.Ref(environment.project, environment.environment, service)
+        # Kubernetes names and labels derive from the service's oldest name (renamedFrom), so a rename keeps them
+        ref = m.Ref(environment.project, environment.environment, svc.renamed_from[0] if svc.renamed_from else service)
         protect = environment.protect if protect is None else protect
         values = dict(secret_values or {})
         missing = [s for s in svc.secrets if s not in values]
@@ -145,7 +146,7 @@ class TenantService(pulumi.ComponentResource):
             raise SpecError(
                 [
                     SpecIssue(
-                        f"{ref.project}/{service}",
+                        f"{environment.project}/{service}",
                         "spec.secrets",
                         f"no value for {', '.join(missing)}; set it as a Pulumi secret "
                         f"(see docs/tenant-service.md#secrets)",
@@ -157,7 +158,7 @@ class TenantService(pulumi.ComponentResource):
             raise SpecError(
                 [
                     SpecIssue(
-                        f"{ref.project}/{service}",
+                        f"{environment.project}/{service}",
                         "spec.secrets",
                         f"values given for undeclared secrets {', '.join(unknown)}",
                     )
@@ -266,10 +267,13 @@ class TenantService(pulumi.ComponentResource):
         if strategy == "canary":
             canary = svc.deploy.canary
             assert canary is not None
+            # The stable track is its own Deployment (``<svc>-stable``), never the rolling one with a new
+            # selector: switching rolling <-> canary then creates the new Deployment, waits for it to be
+            # available, and only deletes the old one at the end of the update, so ready pods serve throughout.
             stable = m.deployment(
                 ref,
                 svc,
-                name=ref.name(),
+                name=ref.name("stable"),
                 image=svc.image,
                 replicas=svc.replicas.min,
                 has_secret=has_secret,
@@ -284,8 +288,9 @@ class TenantService(pulumi.ComponentResource):
                 has_secret=has_secret,
                 extra_labels={"enclii.dev/track": "canary"},
             )
-            self._deployment(name, "", stable, deps, autoscaled)
+            self._deployment(name, "stable", stable, deps, autoscaled)
             self._deployment(name, "canary", can, deps, False)
+            main_name = ref.name("stable")
             if port is not None:
                 for track in ("stable", "canary"):
                     self.services[track] = k8s.core.v1.Service(
@@ -401,9 +406,12 @@ class TenantProject(pulumi.ComponentResource):
         secret_values: Mapping[str, SecretValues] | None = None,
         protect: bool = False,
     ) -> None:
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=[provider]))
-        super().__init__(TYPE_TENANT_PROJECT, name, None, opts)
         project = project or name
+        aliases = renamed_aliases(name, project, args.renamed_from)
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=[provider], aliases=aliases))
+        super().__init__(TYPE_TENANT_PROJECT, name, None, opts)
+        # Kubernetes names and labels derive from the project's oldest name (renamedFrom)
+        identity = args.identity(project)
         self.spec = args
         self.environments: dict[str, TenantEnvironment] = {}
         self.services: dict[str, dict[str, TenantService]] = {}
@@ -413,7 +421,7 @@ class TenantProject(pulumi.ComponentResource):
                 child_name(name, env_name),
                 env_spec,
                 pulumi.ResourceOptions(parent=self),
-                project=project,
+                project=identity,
                 environment=env_name,
                 provider=provider,
                 members=list(args.members),
@@ -425,26 +433,33 @@ class TenantProject(pulumi.ComponentResource):
             self.services[env_name] = {}
             services = args.services_in(env_name)
             for svc_name, svc in services.items():
+                svc_pulumi_name = child_name(name, env_name, svc_name)
                 self.services[env_name][svc_name] = TenantService(
-                    child_name(name, env_name, svc_name),
+                    svc_pulumi_name,
                     svc,
-                    pulumi.ResourceOptions(parent=env),
+                    pulumi.ResourceOptions(
+                        parent=env, aliases=renamed_aliases(svc_pulumi_name, svc_name, svc.renamed_from)
+                    ),
                     environment=env,
                     service=svc_name,
                     secret_values=secrets.get(svc_name),
                     protect=protect,
                 )
             if env_spec.isolate_services:
-                self._dependency_policies(name, env, services)
+                self._dependency_policies(name, env, {args.service_identity(k): v for k, v in services.items()})
         self.namespaces = pulumi.Output.all(*[e.namespace_name for e in self.environments.values()])
         self.register_outputs({"namespaces": self.namespaces})
 
     def _dependency_policies(self, name: str, env: TenantEnvironment, services: Mapping[str, ServiceSpec]) -> None:
+        """NetworkPolicies of the dependsOn edges; ``services`` is keyed by service identity (oldest name), which
+        the policies' Pulumi and Kubernetes names derive from, so renaming a service leaves them alone."""
+        identity = {k: self.spec.service_identity(k) for k in self.spec.services}
         callers: dict[str, list[str]] = {}
-        for svc_name, svc in services.items():
+        for svc_id, svc in services.items():
             for dep in svc.depends_on:
-                if dep in services:
-                    callers.setdefault(dep, []).append(svc_name)
+                dep_id = identity.get(dep, dep)
+                if dep_id in services:
+                    callers.setdefault(dep_id, []).append(svc_id)
         for dep, who in sorted(callers.items()):
             port = services[dep].listen_port
             if port is None:
@@ -460,6 +475,18 @@ class TenantProject(pulumi.ComponentResource):
             k8s.networking.v1.NetworkPolicy(
                 child_name(name, env.environment, "netpol", dep, "from"), **_k8s_args(pol), opts=_opts(env)
             )
+
+
+def renamed_aliases(name: str, key: str, former: list[str]) -> list[pulumi.Input[pulumi.Alias | str]]:
+    """Aliases of a component named after ``key`` (``name`` is ``key`` or ends with ``-<key>``) for each
+    former key, so its URN and its children's follow a rename (children inherit a parent's aliases)."""
+    if name == key:
+        prefix = ""
+    elif name.endswith(f"-{key}"):
+        prefix = name[: -len(key)]
+    else:
+        return []
+    return [pulumi.Alias(name=prefix + old) for old in former]
 
 
 def _k8s_args(manifest: m.Manifest) -> dict[str, Any]:

@@ -111,6 +111,7 @@ class Documents:
                 out[name] = ProjectSpec(
                     environments=body.environments,
                     members=body.members,
+                    renamed_from=body.renamed_from,
                     services=self.services.get(name, {}),
                 )
             except ValidationError as exc:

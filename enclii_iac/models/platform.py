@@ -74,6 +74,22 @@ class PlatformSpec(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _project_names(self) -> PlatformSpec:
+        claimed: dict[str, str] = {name: name for name in self.tenants}
+        for project, spec in self.tenants.items():
+            for former in spec.renamed_from:
+                if former == project:
+                    raise ValueError(f"tenants.{project}.renamedFrom: lists the project's own name")
+                owner = claimed.setdefault(former, project)
+                if owner != project:
+                    what = "the name" if owner == former else "a former name"
+                    raise ValueError(
+                        f"tenants.{project}.renamedFrom: {former!r} is {what} of project {owner!r}; "
+                        "each name identifies one project"
+                    )
+        return self
+
+    @model_validator(mode="after")
     def _edge_routes(self) -> PlatformSpec:
         if self.edge is not None:
             from enclii_iac.errors import SpecError

@@ -260,11 +260,21 @@ class ServiceSpec(StrictModel):
     schedule: CronSchedule | None = Field(None, description="Cron services: 5-field schedule, UTC.")
     depends_on: list[DnsLabel] = Field(default_factory=list, description="Services of the same project it calls.")
     environments: list[DnsLabel] | None = Field(None, description="Environments it runs in. Default: all.")
-    job_ttl: Duration = Field("1h", description="Jobs: how long a finished Job is kept.")
+    renamed_from: list[DnsLabel] = Field(
+        default_factory=list,
+        description="Earlier names of this service, oldest first. Its Kubernetes names and labels keep deriving "
+        "from the oldest and its Pulumi resources take aliases from each, so a rename neither replaces nor "
+        "deletes anything. Default: never renamed.",
+    )
+    job_ttl: Duration | None = Field(
+        None,
+        description="Crons: how long the Job of a finished run is kept. Default: 1h. A one-off job (type job) "
+        "takes none: its Job is kept while the stack declares it, so `pulumi up --refresh` never re-runs it.",
+    )
     backoff_limit: int = Field(3, ge=0, le=20, description="Jobs and crons: retries before failing.")
     concurrency: Literal["Forbid", "Replace", "Allow"] = Field("Forbid", description="Crons: overlapping runs.")
 
-    @field_validator("secrets", "depends_on")
+    @field_validator("secrets", "depends_on", "renamed_from")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         dupes = sorted({v for v in value if value.count(v) > 1})
@@ -292,6 +302,11 @@ class ServiceSpec(StrictModel):
             raise ValueError("domains: tcp services are not routed over HTTP; use type web")
         if self.domains and not self.routes:
             raise ValueError("domains need at least one route (the custom domain is served by that route's service)")
+        if t is not ServiceType.CRON and self.job_ttl is not None:
+            raise ValueError(
+                f"jobTtl: only cron services take one (this service is {t.value}); a one-off job's Job is owned by "
+                "the stack: deleted by a TTL, the next `pulumi up --refresh` would create it and run it again"
+            )
         if t in (ServiceType.CRON, ServiceType.JOB):
             if self.autoscale is not None:
                 raise ValueError(f"autoscale: a {t.value} runs to completion and does not scale")

@@ -107,6 +107,12 @@ class ProjectSpec(StrictModel):
     )
     services: dict[ShortLabel, ServiceSpec] = Field(default_factory=dict)
     members: list[Member] = Field(default_factory=list)
+    renamed_from: list[ShortLabel] = Field(
+        default_factory=list,
+        description="Earlier names of this project, oldest first. Its namespaces, labels and Kubernetes names keep "
+        "deriving from the oldest and its Pulumi resources take aliases from each, so a rename neither replaces "
+        "nor deletes anything. Default: never renamed.",
+    )
 
     @model_validator(mode="after")
     def _references(self) -> ProjectSpec:
@@ -133,12 +139,33 @@ class ProjectSpec(StrictModel):
                     raise ValueError(
                         f"environments.{env_name}.overrides: {svc_name!r} is not a service of this project"
                     )
+        claimed: dict[str, str] = {name: name for name in self.services}
+        for svc_name, svc in self.services.items():
+            for former in svc.renamed_from:
+                if former == svc_name:
+                    raise ValueError(f"services.{svc_name}.renamedFrom: lists the service's own name")
+                owner = claimed.setdefault(former, svc_name)
+                if owner != svc_name:
+                    what = "the name" if owner == former else "a former name"
+                    raise ValueError(
+                        f"services.{svc_name}.renamedFrom: {former!r} is {what} of service {owner!r}; "
+                        "each name identifies one service"
+                    )
         seen: set[tuple[str, str]] = set()
         for m in self.members:
             if (m.kind, m.name) in seen:
                 raise ValueError(f"members: {m.kind} {m.name!r} is listed twice; give each subject one role")
             seen.add((m.kind, m.name))
         return self
+
+    def identity(self, name: str) -> str:
+        """The key this project's Kubernetes objects derive from: its oldest name (``name`` if never renamed)."""
+        return self.renamed_from[0] if self.renamed_from else name
+
+    def service_identity(self, name: str) -> str:
+        """The key a service's Kubernetes names and labels derive from: its oldest name."""
+        svc = self.services[name]
+        return svc.renamed_from[0] if svc.renamed_from else name
 
     def services_in(self, environment: str) -> dict[str, ServiceSpec]:
         """The services that run in ``environment``, with that environment's overrides applied."""
@@ -176,6 +203,12 @@ class ProjectMetadata(StrictModel):
 class ProjectBody(StrictModel):
     environments: dict[EnvironmentName, EnvironmentSpec] = Field(default_factory=lambda: {"prod": EnvironmentSpec()})
     members: list[Member] = Field(default_factory=list)
+    renamed_from: list[ShortLabel] = Field(
+        default_factory=list,
+        description="Earlier names of this project, oldest first. Its namespaces, labels and Kubernetes names keep "
+        "deriving from the oldest and its Pulumi resources take aliases from each, so a rename neither replaces "
+        "nor deletes anything. Default: never renamed.",
+    )
 
 
 class ProjectDocument(StrictModel):

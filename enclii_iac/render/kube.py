@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from enclii_iac import defaults
+from enclii_iac.defaults import CRON_JOB_TTL
 from enclii_iac.models._base import duration_seconds
 from enclii_iac.models.service import ServiceSpec, ServiceType
 from enclii_iac.models.tenant import EnvironmentSpec, Member, ProjectSpec, stage_of
@@ -618,13 +619,15 @@ def pvc(ref: Ref, svc: ServiceSpec, volume_name: str) -> Manifest:
 
 
 def _job_spec(ref: Ref, svc: ServiceSpec, has_secret: bool) -> Manifest:
+    """A Job's spec. Only the Jobs a CronJob creates expire (``ttlSecondsAfterFinished``): a one-off Job is a
+    resource of the stack, and one deleted behind Pulumi's back would be created (run) again by a refresh."""
     labels = pod_labels(ref, svc)
-    return {
-        "backoffLimit": svc.backoff_limit,
-        "ttlSecondsAfterFinished": int(duration_seconds(svc.job_ttl)),
-        "activeDeadlineSeconds": 3600,
-        "template": {"metadata": {"labels": labels}, "spec": pod_spec(ref, svc, svc.image, has_secret, "Never")},
-    }
+    spec: Manifest = {"backoffLimit": svc.backoff_limit}
+    if svc.type is ServiceType.CRON:
+        spec["ttlSecondsAfterFinished"] = int(duration_seconds(svc.job_ttl or CRON_JOB_TTL))
+    spec["activeDeadlineSeconds"] = 3600
+    spec["template"] = {"metadata": {"labels": labels}, "spec": pod_spec(ref, svc, svc.image, has_secret, "Never")}
+    return spec
 
 
 def cron_job(ref: Ref, svc: ServiceSpec, has_secret: bool) -> Manifest:

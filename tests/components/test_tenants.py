@@ -160,9 +160,11 @@ def test_every_type(record: Record, kind: str, extra: dict[str, Any], expected: 
         cj = rec.one(expected, "shop-prod-x-cronjob").inputs["spec"]
         assert cj["concurrencyPolicy"] == "Forbid" and cj["startingDeadlineSeconds"] == 300
         assert cj["successfulJobsHistoryLimit"] == 3 and cj["jobTemplate"]["spec"]["backoffLimit"] == 3
+        assert cj["jobTemplate"]["spec"]["ttlSecondsAfterFinished"] == 3600  # a cron run's Job expires
     if kind == "job":
         job = rec.one(expected, "shop-prod-x-job")
-        assert job.inputs["spec"]["ttlSecondsAfterFinished"] == 3600
+        # the stack owns a one-off Job: no TTL, or a refresh would find it gone and run it again
+        assert "ttlSecondsAfterFinished" not in job.inputs["spec"]
         assert job.delete_before_replace
     if kind == "tcp":
         assert rec.one(expected, "shop-prod-x-svc").inputs["spec"]["ports"][0]["port"] == 80

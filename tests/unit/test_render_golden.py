@@ -40,7 +40,7 @@ CASES: dict[str, dict[str, Any]] = {
         },
     },
     "cron": {"type": "cron", "image": IMG, "schedule": "0 3 * * *", "concurrency": "Replace"},
-    "job": {"type": "job", "image": IMG, "command": ["./migrate"], "jobTtl": "30m", "backoffLimit": 1},
+    "job": {"type": "job", "image": IMG, "command": ["./migrate"], "backoffLimit": 1},
     "tcp": {
         "type": "tcp",
         "image": IMG,
