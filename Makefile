@@ -1,10 +1,15 @@
 # The two commands of the README:
 #   make synth   install the toolkit and synthesize the example production stack offline
-#   make test    install everything the tests need and run every test
-.PHONY: setup synth test lint bench clean
+#   make test    install everything the tests need (the engine tier's binaries included) and run every test
+.PHONY: setup engine synth test test-offline test-engine lint bench bench-engine clean
 
 setup:
 	bash .ci/setup
+
+# Pulumi CLI, kubernetes provider, kube-apiserver & co. and kwok, built from Go modules into
+# ~/.cache/enclii-engine (ENCLII_ENGINE_CACHE); about 35 min the first time, seconds afterwards.
+engine:
+	bash tools/engine/build.sh
 
 synth: setup
 	.venv/bin/enclii-iac synth stacks/production --out out/production
@@ -17,11 +22,20 @@ lint:
 	.venv/bin/ruff check .
 	.venv/bin/mypy
 
-test: setup lint
+test: setup engine lint
 	.venv/bin/pytest -q
+
+test-offline: setup lint
+	.venv/bin/pytest -q -m "not engine"
+
+test-engine: setup engine
+	.venv/bin/pytest -q tests/engine
 
 bench: setup
 	.venv/bin/python bench/synth_scale.py
+
+bench-engine: setup engine
+	.venv/bin/python -m bench.engine_scale
 
 clean:
 	rm -rf out .mypy_cache .ruff_cache .hypothesis
