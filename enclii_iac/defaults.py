@@ -22,6 +22,10 @@ CONTAINER_MEMORY_REQUEST: Final = "128Mi"
 """Default memory request: a small web process."""
 CONTAINER_MEMORY_LIMIT: Final = "512Mi"
 """Default memory limit: bounded so the kernel OOM killer hits the tenant, not the node."""
+CONTAINER_CPU_MAX: Final = "4"
+"""Most CPU one container may request or be limited to (the namespaces' LimitRange max): a third of the AX41."""
+CONTAINER_MEMORY_MAX: Final = "16Gi"
+"""Most memory one container may request or be limited to (the LimitRange max): a quarter of the AX41."""
 EPHEMERAL_STORAGE_LIMIT: Final = "1Gi"
 """Default ephemeral-storage limit: a read-only root plus a small /tmp emptyDir."""
 
@@ -33,8 +37,9 @@ RUN_AS_USER: Final = 10001
 RUN_AS_GROUP: Final = 10001
 """GID paired with RUN_AS_USER."""
 
-CRON_JOB_TTL: Final = "1h"
-"""How long the Job of a finished cron run is kept (the CronJob's history limits keep the last 3 as well)."""
+CRON_JOB_TTL: Final = "168h"
+"""How long the Job of a finished cron run is kept, with its pods and their logs: a week, so a run that failed on
+Friday night can still be read on Monday (the CronJob's history limits keep at most 3 of each as well)."""
 
 REPLICAS_MIN: Final = 1
 """Default minimum replicas of a service when the spec omits them."""

@@ -30,6 +30,20 @@ ADMIN_USER: Final = "enclii"
 """Unprivileged login (sudo) Pulumi and operators use once root login is closed."""
 BOOTSTRAP_USER: Final = "root"
 """Account the first step of an adopted server logs in as (Hetzner's installimage only has root)."""
+AX41_CPU: Final = 12
+"""Logical CPUs of the AX41-NVME (AMD Ryzen 5 3600: 6 cores, 12 threads), as the kubelet reports them."""
+AX41_MEMORY: Final = "64Gi"
+"""Memory of the AX41-NVME (64 GB DDR4)."""
+CLOUD_SERVER_CAPACITY: Final = {
+    # type: (vCPUs, memory) of current Hetzner Cloud types, for checking quotas against nodes
+    "cx23": (2, "4Gi"), "cx33": (4, "8Gi"), "cx43": (8, "16Gi"), "cx53": (16, "32Gi"),
+    "cpx12": (1, "2Gi"), "cpx22": (2, "4Gi"), "cpx32": (4, "8Gi"), "cpx42": (8, "16Gi"), "cpx52": (12, "24Gi"),
+    "cpx62": (16, "32Gi"),
+    "cax11": (2, "4Gi"), "cax21": (4, "8Gi"), "cax31": (8, "16Gi"), "cax41": (16, "32Gi"),
+    "ccx13": (2, "8Gi"), "ccx23": (4, "16Gi"), "ccx33": (8, "32Gi"), "ccx43": (16, "64Gi"), "ccx53": (32, "128Gi"),
+    "ccx63": (48, "192Gi"),
+}
+"""A type not listed here has unknown capacity: its node is left out of the quota checks (with a warning)."""
 SSH_PORT: Final = 22
 """sshd port; a different port is no security control, an allow-list is."""
 FIREWALL_TABLE: Final = "enclii"

@@ -50,8 +50,15 @@ class TenantEnvironment(pulumi.ComponentResource):
         members: list[Any] | None = None,
         ingress: IngressSpec = _DEFAULT_INGRESS,
         routed_ports: list[int] | None = None,
+        allowed_hosts: list[str] | None = None,
+        allowed_registries: list[str] | None = None,
+        admission: Any | None = None,
         protect: bool = False,
     ) -> None:
+        """``allowed_hosts``: the hostnames this environment serves, written on the namespace for the admission
+        policies (default: none may be claimed); ``allowed_registries``: image prefixes (default: any);
+        ``admission``: the cluster's TenantAdmission, which role bindings wait for. ``routed_ports`` is
+        ignored (each routed service admits the ingress controller on its own port)."""
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=[provider]))
         super().__init__(TYPE_TENANT_ENVIRONMENT, name, None, opts)
         self.spec = args
@@ -62,7 +69,7 @@ class TenantEnvironment(pulumi.ComponentResource):
         self.protect = protect
         self.namespace = k8s.core.v1.Namespace(
             child_name(name, "ns"),
-            **_k8s_args(m.namespace(project, environment)),
+            **_k8s_args(m.namespace(project, environment, hosts=allowed_hosts, registries=allowed_registries)),
             opts=_opts(self, protect=protect, retain_on_delete=protect),
         )
         ns_dep = [self.namespace]
@@ -77,13 +84,7 @@ class TenantEnvironment(pulumi.ComponentResource):
             opts=_opts(self, depends_on=ns_dep),
         )
         self.network_policies: dict[str, k8s.networking.v1.NetworkPolicy] = {}
-        for pol in m.network_policies(
-            project,
-            environment,
-            ingress_namespaces=[ingress.namespace, ingress.tunnel_namespace],
-            routed_ports=list(routed_ports or []),
-            isolate_services=args.isolate_services,
-        ):
+        for pol in m.network_policies(project, environment, isolate_services=args.isolate_services):
             key = pol["metadata"]["name"]
             self.network_policies[key] = k8s.networking.v1.NetworkPolicy(
                 child_name(name, "netpol", key), **_k8s_args(pol), opts=_opts(self, depends_on=ns_dep)
@@ -100,10 +101,12 @@ class TenantEnvironment(pulumi.ComponentResource):
                 opts=_opts(self, depends_on=ns_dep),
             )
             if by_role.get(role_name):
+                # members get access only once the admission policies guard the namespace
+                guards = list(admission.ready) if admission is not None else []
                 self.role_bindings[role_name] = k8s.rbac.v1.RoleBinding(
                     child_name(name, "binding", role_name),
                     **_k8s_args(m.role_binding(project, environment, role_name, by_role[role_name])),
-                    opts=_opts(self, depends_on=[self.roles[role_name]]),
+                    opts=_opts(self, depends_on=[self.roles[role_name], *guards]),
                 )
         self.namespace_name = self.namespace.metadata.apply(lambda md: str(md["name"]) if md else "")
         self.register_outputs({"namespace_name": self.namespace_name})
@@ -187,10 +190,18 @@ class TenantService(pulumi.ComponentResource):
             deps = [*deps, self.secret]
         self.volumes: dict[str, k8s.core.v1.PersistentVolumeClaim] = {}
         for vol in svc.volumes:
+            # a renamed volume keeps its claim (name from the oldest name, aliases from each former one); a
+            # volume removed from the spec leaves its claim and data in place (retained), in every stage
             self.volumes[vol.name] = k8s.core.v1.PersistentVolumeClaim(
                 child_name(name, "pvc", vol.name),
                 **_k8s_args(m.pvc(ref, svc, vol.name)),
-                opts=_opts(self, depends_on=[environment.namespace], protect=protect, retain_on_delete=protect),
+                opts=_opts(
+                    self,
+                    depends_on=[environment.namespace],
+                    protect=protect,
+                    retain_on_delete=True,
+                    aliases=[pulumi.Alias(name=child_name(name, "pvc", old)) for old in vol.renamed_from],
+                ),
             )
         deps = deps + list(self.volumes.values())
 
@@ -202,6 +213,7 @@ class TenantService(pulumi.ComponentResource):
         self.custom_objects: dict[str, k8s.apiextensions.CustomResource] = {}
         self.pdbs: dict[str, k8s.policy.v1.PodDisruptionBudget] = {}
         self.hpa: k8s.autoscaling.v2.HorizontalPodAutoscaler | None = None
+        self.edge_policy: k8s.networking.v1.NetworkPolicy | None = None
 
         if svc.type is ServiceType.CRON:
             self.cron_job = k8s.batch.v1.CronJob(
@@ -363,6 +375,14 @@ class TenantService(pulumi.ComponentResource):
                     child_name(name, "svc"), **_k8s_args(m.service(ref, svc)), opts=_opts(self, depends_on=deps)
                 )
             pdb_selector = None
+        if routed and port is not None:
+            self.edge_policy = k8s.networking.v1.NetworkPolicy(
+                child_name(name, "netpol", "edge"),
+                **_k8s_args(
+                    m.edge_policy(ref, port, ingress_namespace=ingress.namespace, ingress_pod_labels=ingress.pod_labels)
+                ),
+                opts=_opts(self, depends_on=deps),
+            )
         if routed and strategy != "canary":
             self.ingress = k8s.networking.v1.Ingress(
                 child_name(name, "ingress"),
@@ -404,8 +424,13 @@ class TenantProject(pulumi.ComponentResource):
         project: str | None = None,
         ingress: IngressSpec = _DEFAULT_INGRESS,
         secret_values: Mapping[str, SecretValues] | None = None,
+        allowed_registries: list[str] | None = None,
+        admission: Any | None = None,
         protect: bool = False,
     ) -> None:
+        """``allowed_registries``: image prefixes the namespaces' admission policy allows (default: any);
+        ``admission``: the cluster's TenantAdmission (``enclii_iac.kube.admission``), declared once per
+        cluster; role bindings are created after it."""
         project = project or name
         aliases = renamed_aliases(name, project, args.renamed_from)
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=[provider], aliases=aliases))
@@ -426,7 +451,9 @@ class TenantProject(pulumi.ComponentResource):
                 provider=provider,
                 members=list(args.members),
                 ingress=ingress,
-                routed_ports=m.routed_ports(args, env_name),
+                allowed_hosts=environment_hosts(args, env_name),
+                allowed_registries=allowed_registries,
+                admission=admission,
                 protect=protect,
             )
             self.environments[env_name] = env
@@ -475,6 +502,14 @@ class TenantProject(pulumi.ComponentResource):
             k8s.networking.v1.NetworkPolicy(
                 child_name(name, env.environment, "netpol", dep, "from"), **_k8s_args(pol), opts=_opts(env)
             )
+
+
+def environment_hosts(project: ProjectSpec, environment: str) -> list[str]:
+    """Hostnames (routes and custom domains) the environment's services serve: all its Ingresses may claim."""
+    hosts: set[str] = set()
+    for svc in project.services_in(environment).values():
+        hosts |= {r.host for r in svc.routes} | set(svc.domains)
+    return sorted(hosts)
 
 
 def renamed_aliases(name: str, key: str, former: list[str]) -> list[pulumi.Input[pulumi.Alias | str]]:

@@ -32,6 +32,7 @@ from enclii_iac.models._base import (
     image_digest,
     memory_bytes,
 )
+from enclii_iac.models._issues import Loc, raise_if
 
 # --- pinned edge defaults (each with its reason) ------------------------------------------------------
 
@@ -355,6 +356,12 @@ class R2BucketSpec(StrictModel):
             raise ValueError(f"lifecycle: two rules for the same prefix {dupes[0]!r}; merge them")
         if self.adopt and (self.location is not None or self.storage_class != "Standard"):
             raise ValueError("adopt: an adopted bucket keeps its settings; leave location and storageClass unset")
+        writers = sorted(k for k, t in self.tokens.items() if t.access == "write")
+        if len(writers) > 1:
+            raise ValueError(
+                f"tokens: {', '.join(writers)} all write to {self.name}: R2 API tokens are scoped to a bucket, not "
+                "to a prefix, so each could overwrite or delete the others' objects; give each writer its own bucket"
+            )
         return self
 
     @property
@@ -365,16 +372,19 @@ class R2BucketSpec(StrictModel):
 
 def _default_buckets() -> dict[str, R2BucketSpec]:
     return {
+        # one writer per bucket: an R2 token reaches its whole bucket, so etcd's cannot touch PostgreSQL's backups
+        "etcd": R2BucketSpec(
+            name="enclii-etcd",
+            lifecycle={"etcd": LifecycleRuleSpec(prefix="etcd/", expire_after_days=30, abort_multipart_after_days=1)},
+            lock={"etcd": LockRuleSpec(prefix="etcd/", retention_days=3)},
+            tokens={"etcd": R2TokenSpec(access="write", prefix="etcd/", schedule="6h")},
+        ),
         "backups": R2BucketSpec(
             name="enclii-backups",
             lifecycle={
-                "etcd": LifecycleRuleSpec(prefix="etcd/", expire_after_days=30, abort_multipart_after_days=1),
                 "postgres": LifecycleRuleSpec(prefix="postgres/", expire_after_days=30, abort_multipart_after_days=1),
             },
-            tokens={
-                "etcd": R2TokenSpec(access="write", prefix="etcd/", schedule="6h"),
-                "postgres": R2TokenSpec(access="write", prefix="postgres/", schedule="24h"),
-            },
+            tokens={"postgres": R2TokenSpec(access="write", prefix="postgres/", schedule="24h")},
         ),
         "state": R2BucketSpec(
             name="enclii-pulumi-state",
@@ -391,9 +401,14 @@ def _default_buckets() -> dict[str, R2BucketSpec]:
 
 
 class R2Spec(StrictModel):
-    """R2 buckets by stable key. Default: backups, state (adopted) and artifacts."""
+    """R2 buckets by stable key. Default: etcd, backups, state (adopted) and artifacts."""
 
     buckets: dict[ShortLabel, R2BucketSpec] = Field(default_factory=_default_buckets)
+    state_bucket: ShortLabel | None = Field(
+        "state",
+        description="Key of the bucket holding the Pulumi state: nothing may expire or lock its objects, and it "
+        "stays protected. Default: state.",
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> R2Spec:
@@ -403,6 +418,25 @@ class R2Spec(StrictModel):
             if ident in seen:
                 raise ValueError(f"buckets.{key}.name: {bucket.name!r} is already used by buckets.{seen[ident]}")
             seen[ident] = key
+        state = self.buckets.get(self.state_bucket or "")
+        if state is not None:
+            issues: list[tuple[Loc, str]] = []
+            where = ("buckets", str(self.state_bucket))
+            for rule_id, rule in sorted(state.lifecycle.items()):
+                if rule.expire_after_days is not None:
+                    issues.append(
+                        ((*where, "lifecycle", rule_id, "expireAfterDays"),
+                         f"the state bucket {state.name} holds every stack's state and history: a rule that expires "
+                         "objects deletes it; abort multipart uploads only")
+                    )
+            if state.lock:
+                issues.append(((*where, "lock"), f"Pulumi rewrites its state in {state.name} on every update; a lock "
+                                                 "would make `pulumi up` fail"))
+            if not state.stateful:
+                issues.append(
+                    ((*where, "stateful"), f"the state bucket {state.name} must stay protected in production")
+                )
+            raise_if("R2Spec", issues)
         return self
 
 

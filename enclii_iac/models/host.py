@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
 from enclii_iac import host_defaults as hd
 from enclii_iac.models._base import DnsLabel, ShortLabel, StrictModel
+from enclii_iac.models._issues import Loc, raise_if
 
 # --- scalar types -----------------------------------------------------------------------------------
 
@@ -59,6 +61,54 @@ def network_within(inner: str, outer: str) -> bool:
 """A network in canonical CIDR form (``198.51.100.7/32``)."""
 
 
+_NON_PUBLIC_V4 = tuple(ipaddress.IPv4Network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
+))
+"""IPv4 ranges no internet host connects from (RFC 1918, CGNAT, loopback, link-local, multicast, reserved)."""
+_PUBLIC_V6 = ipaddress.IPv6Network("2000::/3")
+"""Global unicast: every routed IPv6 source on the internet."""
+WORLD_V4_PREFIX = 8
+WORLD_V6_PREFIX = 32
+"""An allow-list may cover at most a /8 of public IPv4 (16.7 M addresses) and a /32 of IPv6 (an ISP's
+allocation), summed over all of its networks: more is the internet in slices."""
+
+
+def public_addresses(cidrs: Iterable[str]) -> tuple[int, int]:
+    """``(IPv4, IPv6)`` public addresses the union of ``cidrs`` covers (overlaps and private ranges excluded)."""
+    v4: list[ipaddress.IPv4Network] = []
+    v6: list[ipaddress.IPv6Network] = []
+    for c in cidrs:
+        net = ipaddress.ip_network(c, strict=False)
+        if isinstance(net, ipaddress.IPv4Network):
+            v4.append(net)
+        else:
+            v6.append(net)
+    n4 = 0
+    for net4 in ipaddress.collapse_addresses(v4):
+        if any(net4.subnet_of(p) for p in _NON_PUBLIC_V4):
+            continue
+        n4 += net4.num_addresses - sum(p.num_addresses for p in _NON_PUBLIC_V4 if p.subnet_of(net4))
+    n6 = 0
+    for net6 in ipaddress.collapse_addresses(v6):
+        if net6.subnet_of(_PUBLIC_V6):
+            n6 += net6.num_addresses
+        elif _PUBLIC_V6.subnet_of(net6):
+            n6 += _PUBLIC_V6.num_addresses
+    return n4, n6
+
+
+def world_like(cidrs: Iterable[str]) -> str | None:
+    """Why the union of ``cidrs`` is as good as the whole internet, or None when it is a real allow-list."""
+    n4, n6 = public_addresses(cidrs)
+    if n4 > 2 ** (32 - WORLD_V4_PREFIX):
+        share = 100 * n4 / 2**32
+        return f"together they admit {n4:,} public IPv4 addresses ({share:.1f}% of the address space, more than a /8)"
+    if n6 > 2 ** (128 - WORLD_V6_PREFIX):
+        return "together they admit more public IPv6 space than a /32"
+    return None
+
+
 def _restricted_cidr(value: str) -> str:
     _cidr(value)
     if ipaddress.ip_network(value).prefixlen == 0:
@@ -80,6 +130,10 @@ _SSH_KEY = re.compile(
 
 
 def _ssh_public_key(value: str) -> str:
+    if "PRIVATE KEY" in value or "\n" in value:
+        # never echo it: it may be the private half pasted by mistake
+        raise ValueError("this is not an OpenSSH public key line (it looks like a private key or spans lines): "
+                         "give the contents of the .pub file")
     if not _SSH_KEY.fullmatch(value):
         raise ValueError(
             f"{value[:40]!r} is not an OpenSSH public key on one line ('<type> <base64> [comment]', e.g. "
@@ -199,9 +253,41 @@ class PortRule(StrictModel):
             raise ValueError(
                 f"sourceCidrs: {world[0]} would open {what} to the whole internet; list the networks that need it"
             )
+        slices = world_like(self.source_cidrs)
+        if what and slices:
+            raise ValueError(f"sourceCidrs: {slices}, which opens {what} to the internet; list the networks that "
+                             "need it")
         if low <= hd.SSH_PORT <= high and self.protocol == "tcp":
             raise ValueError("port: SSH is opened through sshAllowCidrs, not openPorts")
         return self
+
+
+def exposure_issues(ssh_allow: list[str], kube_api_allow: list[str],
+                    open_ports: list[PortRule]) -> list[tuple[Loc, str]]:
+    """World exposure judged on the union of every range that reaches each sensitive port (SSH, the API,
+    kubelet, etcd, NodePorts), so an allow-list split into slices (0.0.0.0/1 + 128.0.0.0/1) is refused too."""
+    issues: list[tuple[Loc, str]] = []
+    why = world_like(ssh_allow)
+    if why:
+        issues.append((("sshAllowCidrs",), f"{why}; SSH must stay closed to the internet (list your office or CI "
+                                           "egress, e.g. 198.51.100.7/32)"))
+    why = world_like(kube_api_allow)
+    if why:
+        issues.append((("kubeApiAllowCidrs",), f"{why}; the Kubernetes API must stay closed to the internet"))
+    for proto, s_low, s_high, what in SENSITIVE_PORTS:
+        sources: list[str] = list(kube_api_allow) if proto == "tcp" and s_low <= hd.API_PORT <= s_high else []
+        first: int | None = None
+        for i, rule in enumerate(open_ports):
+            low, high = port_range(rule.port)
+            if rule.protocol == proto and low <= s_high and s_low <= high:
+                sources += rule.source_cidrs
+                first = i if first is None else first
+        why = world_like(sources) if first is not None else None
+        if why and first is not None:
+            issues.append((("openPorts", first, "sourceCidrs"), f"{why} to {what} (counting every rule and "
+                                                                 "allow-list that reaches it); list the networks "
+                                                                 "that need it"))
+    return issues
 
 
 class DedicatedHostSpec(StrictModel):
@@ -243,6 +329,17 @@ class DedicatedHostSpec(StrictModel):
         False, description="Reboot after updates that need it, at automaticRebootTime. Default: off.")
     automatic_reboot_time: str = Field("03:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
                                        description="Local time of automatic reboots (HH:MM).")
+    cpu: int = Field(hd.AX41_CPU, ge=1, le=1024,
+                     description="Logical CPUs the kernel reports (quotas are checked against them). Default: 12 "
+                                 "(the AX41's 6 cores, 12 threads).")
+    memory: str = Field(hd.AX41_MEMORY, pattern=r"^[0-9]{1,5}Gi$",
+                        description="Memory the kernel reports. Default: 64Gi (the AX41).")
+
+    @model_validator(mode="after")
+    def _exposure(self) -> DedicatedHostSpec:
+        raise_if(type(self).__name__, exposure_issues(self.ssh_allow_cidrs, self.kube_api_allow_cidrs,
+                                                       self.open_ports))
+        return self
 
     @model_validator(mode="after")
     def _reachable(self) -> DedicatedHostSpec:
@@ -292,6 +389,12 @@ class CloudServerSpec(StrictModel):
     backups: bool = Field(False, description="Hetzner's daily server backups (+20% of the server price).")
     labels: dict[ShortLabel, ShortLabel] = Field(default_factory=dict, description="Extra hcloud labels.")
     unattended_upgrades: bool = Field(True, description="Install security updates daily. Default: on.")
+
+    @model_validator(mode="after")
+    def _exposure(self) -> CloudServerSpec:
+        raise_if(type(self).__name__, exposure_issues(self.ssh_allow_cidrs, self.kube_api_allow_cidrs,
+                                                       self.open_ports))
+        return self
 
     @model_validator(mode="after")
     def _orderable(self) -> CloudServerSpec:

@@ -28,6 +28,10 @@ from enclii_iac.models._base import (
     memory_bytes,
 )
 
+ENV_TOTAL_MAX_BYTES = 256 * 1024
+"""Environment, command and args of one service together: far below the ~1.5 MiB the API server stores per
+object and the 2 MiB Linux passes to a process at exec."""
+
 
 class ServiceType(StrEnum):
     """What kind of workload a service is."""
@@ -35,7 +39,7 @@ class ServiceType(StrEnum):
     WEB = "web"  # Deployment + Service + HTTP route
     WORKER = "worker"  # Deployment, no Service
     CRON = "cron"  # CronJob on `schedule`
-    JOB = "job"  # one-off Job with a TTL
+    JOB = "job"  # one-off Job, kept while the stack declares it
     TCP = "tcp"  # Deployment + Service, no HTTP route
 
 
@@ -89,6 +93,15 @@ class Resources(StrictModel):
 
     @model_validator(mode="after")
     def _limits(self) -> Resources:
+        cpu_max, mem_max = defaults.CONTAINER_CPU_MAX, defaults.CONTAINER_MEMORY_MAX
+        for name, cpu in (("cpu", self.cpu), ("cpuLimit", self.cpu_limit)):
+            if cpu_millis(cpu) > cpu_millis(cpu_max):
+                raise ValueError(f"{name}: {cpu} is above the {cpu_max} CPU one container may use (the namespace's "
+                                 "LimitRange refuses the pod); split the work or lower it")
+        for name, mem in (("memory", self.memory), ("memoryLimit", self.memory_limit)):
+            if mem is not None and memory_bytes(mem) > memory_bytes(mem_max):
+                raise ValueError(f"{name}: {mem} is above the {mem_max} one container may use (the namespace's "
+                                 "LimitRange refuses the pod)")
         if cpu_millis(self.cpu) > cpu_millis(self.cpu_limit):
             raise ValueError(f"cpu must be <= cpuLimit (got {self.cpu} > {self.cpu_limit})")
         if self.memory_limit is not None and memory_bytes(self.memory) > memory_bytes(self.memory_limit):
@@ -105,9 +118,15 @@ class Resources(StrictModel):
 
 
 class Health(StrictModel):
-    """Probes. With ``path`` the probes are HTTP GETs; without, TCP on the port (or ``command`` for workers)."""
+    """Probes. Readiness is the real check: an HTTP GET of ``path``, else TCP on the port (or ``command`` for
+    workers). Liveness is lighter, so an outage of a dependency the readiness check touches takes replicas out
+    of the Service instead of restarting all of them at once: TCP on the port (or GET ``livenessPath``), and it
+    fails only after twice as many misses; a worker's exec check is its only signal and is reused that way."""
 
     path: UrlPath | None = None
+    liveness_path: UrlPath | None = Field(
+        None, description="Cheap HTTP endpoint for the liveness probe (e.g. /livez). Default: TCP on the port."
+    )
     command: list[Annotated[str, Field(min_length=1, max_length=1024)]] | None = Field(
         None, description="Exec probe for services without a port (workers)."
     )
@@ -121,6 +140,8 @@ class Health(StrictModel):
     def _one_kind(self) -> Health:
         if self.path is not None and self.command is not None:
             raise ValueError("set either path (HTTP probe) or command (exec probe), not both")
+        if self.liveness_path is not None and self.command is not None:
+            raise ValueError("livenessPath is an HTTP probe: it needs a port, not an exec command")
         for name in ("initial_delay", "period", "timeout", "startup_timeout"):
             if duration_seconds(getattr(self, name)) < 1:
                 raise ValueError(f"{name}: probes work in whole seconds; use at least 1s")
@@ -128,19 +149,40 @@ class Health(StrictModel):
 
 
 class Route(StrictModel):
-    """An HTTP route to the service: a hostname and a path prefix."""
+    """An HTTP route to the service: a hostname and a path prefix, in some or all of its environments.
+
+    A hostname is served by exactly one namespace (one environment of one project): Traefik is shared, so
+    the same host in two namespaces would let either answer the other's traffic."""
 
     host: Hostname
     path: UrlPath = "/"
+    environments: list[DnsLabel] | None = Field(
+        None,
+        description="Environments the route is served in. Default: every environment the service runs in "
+        "(which must then be one, since a host belongs to one environment).",
+    )
 
 
 class Volume(StrictModel):
-    """A persistent volume claim mounted into the service's containers."""
+    """A persistent volume claim (ReadWriteOnce) mounted into the service's containers.
+
+    The claim is named after the volume's oldest name (``renamedFrom``): renaming a volume keeps its claim
+    and data. It is retained when removed from the spec (and protected in production)."""
 
     name: ShortLabel
     mount_path: MountPath
     size: MemoryQuantity = "1Gi"
     storage_class: DnsLabel = Field("local-path", description="StorageClass. Default: k3s local-path.")
+    renamed_from: list[ShortLabel] = Field(
+        default_factory=list,
+        description="Earlier names of this volume, oldest first: its claim keeps the oldest name, so the data "
+        "stays. Default: never renamed.",
+    )
+
+    @property
+    def identity(self) -> str:
+        """The name the claim derives from: the oldest name."""
+        return self.renamed_from[0] if self.renamed_from else self.name
 
 
 class CanaryStrategy(StrictModel):
@@ -268,7 +310,8 @@ class ServiceSpec(StrictModel):
     )
     job_ttl: Duration | None = Field(
         None,
-        description="Crons: how long the Job of a finished run is kept. Default: 1h. A one-off job (type job) "
+        description="Crons: how long the Job of a finished run (and its pods' logs) is kept; at least 1h, so a "
+        "failed run can still be looked at. Default: 168h (a week). A one-off job (type job) "
         "takes none: its Job is kept while the stack declares it, so `pulumi up --refresh` never re-runs it.",
     )
     backoff_limit: int = Field(3, ge=0, le=20, description="Jobs and crons: retries before failing.")
@@ -302,6 +345,10 @@ class ServiceSpec(StrictModel):
             raise ValueError("domains: tcp services are not routed over HTTP; use type web")
         if self.domains and not self.routes:
             raise ValueError("domains need at least one route (the custom domain is served by that route's service)")
+        if self.job_ttl is not None and duration_seconds(self.job_ttl) < 3600:
+            raise ValueError(
+                f"jobTtl: {self.job_ttl} would delete a failed run before anyone sees it; keep runs at least 1h"
+            )
         if t is not ServiceType.CRON and self.job_ttl is not None:
             raise ValueError(
                 f"jobTtl: only cron services take one (this service is {t.value}); a one-off job's Job is owned by "
@@ -335,7 +382,38 @@ class ServiceSpec(StrictModel):
         names = [v.name for v in self.volumes]
         if len(set(names)) != len(names):
             raise ValueError("volumes: names must be unique")
+        owner: dict[str, str] = {}
+        for v in self.volumes:
+            if v.name in v.renamed_from:
+                raise ValueError(f"volumes: {v.name}.renamedFrom lists the volume's own name")
+            for n in (v.name, *v.renamed_from):
+                if owner.setdefault(n, v.name) != v.name:
+                    raise ValueError(f"volumes: {n!r} names both {owner[n]!r} and {v.name!r}; each name is one claim")
+        if self.volumes:
+            if self.replicas.upper > 1:
+                raise ValueError(
+                    f"replicas: a service with volumes runs one pod (its ReadWriteOnce claims cannot be shared by "
+                    f"{self.replicas.upper} replicas); set replicas: {{min: 1}} or keep state elsewhere"
+                )
+            if self.deploy.strategy != "rolling":
+                raise ValueError(
+                    f"deploy.strategy: {self.deploy.strategy} runs two Deployments, which cannot share a "
+                    "ReadWriteOnce volume; use rolling (a service with volumes is replaced with Recreate)"
+                )
+        if self.health.liveness_path is not None and self.listen_port is None:
+            raise ValueError("health.livenessPath needs a port (HTTP probes go to the service's port)")
+        size = sum(len(k) + len(v.encode()) for k, v in self.env.items())
+        size += sum(len(a.encode()) for a in [*(self.command or []), *(self.args or [])])
+        if size > ENV_TOTAL_MAX_BYTES:
+            raise ValueError(
+                f"env: {size} bytes of environment, command and args; at most {ENV_TOTAL_MAX_BYTES // 1024} KiB "
+                "(every pod template carries them; keep large configuration in a volume or an image)"
+            )
         return self
+
+    def routes_in(self, environment: str) -> list[Route]:
+        """The routes served in ``environment``."""
+        return [r for r in self.routes if r.environments is None or environment in r.environments]
 
     @property
     def listen_port(self) -> int | None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from enclii_iac.models._base import (
     CpuQuantity,
+    EnvName,
+    EnvValue,
+    Hostname,
     Image,
     MemoryQuantity,
     ShortLabel,
@@ -16,6 +19,7 @@ from enclii_iac.models._base import (
     cpu_millis,
     memory_bytes,
 )
+from enclii_iac.models._issues import Loc, raise_if
 from enclii_iac.models.service import ServiceSpec
 
 _ENV_NAME = re.compile(r"^(dev|stage|prod|preview-[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?)$")
@@ -73,7 +77,11 @@ class ServiceOverride(StrictModel):
     image: Image | None = None
     replicas_min: int | None = Field(None, ge=0, le=100)
     replicas_max: int | None = Field(None, ge=1, le=100)
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
+    domains: list[Hostname] | None = Field(
+        None, description="Custom domains in this environment (e.g. [] in dev: a domain is served by one "
+        "environment). Default: the service's.",
+    )
 
 
 class EnvironmentSpec(StrictModel):
@@ -96,6 +104,15 @@ class Member(StrictModel):
     kind: Literal["User", "Group"] = "User"
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9._@:+-]{1,128}$")]
     role: Role
+
+    @model_validator(mode="after")
+    def _not_system(self) -> Member:
+        if self.name.lower().startswith("system:"):
+            raise ValueError(
+                f"name: {self.name!r} is a Kubernetes system identity (system:masters, system:authenticated, "
+                "service accounts, nodes...); bind the people or groups of your identity provider"
+            )
+        return self
 
 
 class ProjectSpec(StrictModel):
@@ -156,7 +173,68 @@ class ProjectSpec(StrictModel):
             if (m.kind, m.name) in seen:
                 raise ValueError(f"members: {m.kind} {m.name!r} is listed twice; give each subject one role")
             seen.add((m.kind, m.name))
+        self._check_environments()
         return self
+
+    def _check_environments(self) -> None:
+        """Route environments exist; overrides give valid services; every host belongs to one environment."""
+        issues: list[tuple[Loc, str]] = []
+        for svc_name, svc in self.services.items():
+            runs_in = svc.environments or sorted(self.environments)
+            for i, r in enumerate(svc.routes):
+                for env_ref in r.environments or []:
+                    if env_ref not in runs_in:
+                        issues.append(
+                            (
+                                ("services", svc_name, "routes", i, "environments"),
+                                f"{env_ref!r} is not an environment service {svc_name!r} runs in "
+                                f"({', '.join(runs_in)})",
+                            )
+                        )
+        for env_name, env in self.environments.items():
+            for svc_name, override in env.overrides.items():
+                try:
+                    apply_override(self.services[svc_name], override)
+                except ValidationError as exc:
+                    for err in exc.errors():
+                        where = ".".join(str(p) for p in err["loc"] if isinstance(p, str | int))
+                        msg = str(err["msg"]).removeprefix("Value error, ")
+                        issues.append(
+                            (("environments", env_name, "overrides", svc_name), f"{where + ': ' if where else ''}{msg}")
+                        )
+        if issues:
+            raise_if("ProjectSpec", issues)
+        served_in: dict[str, dict[str, Loc]] = {}
+        for env_name in sorted(self.environments):
+            overrides = self.environments[env_name].overrides
+            for svc_name, svc in sorted(self.services_in(env_name).items()):
+                original = self.services[svc_name].routes
+                names: list[tuple[str, Loc]] = [
+                    (r.host, ("services", svc_name, "routes", original.index(r) if r in original else 0, "host"))
+                    for r in svc.routes
+                ]
+                own = svc_name in overrides and overrides[svc_name].domains is not None
+                base: Loc = ("environments", env_name, "overrides", svc_name) if own else ("services", svc_name)
+                names += [(d, (*base, "domains", i)) for i, d in enumerate(svc.domains)]
+                for host, loc in names:
+                    served_in.setdefault(host, {}).setdefault(env_name, loc)
+        for host, envs in sorted(served_in.items()):
+            if len(envs) < 2:
+                continue
+            keep = "prod" if "prod" in envs else sorted(envs)[0]
+            loc = sorted(envs.values(), key=str)[0]
+            issues.append(
+                (
+                    loc,
+                    f"{host} is served in environments {', '.join(sorted(envs))}: a host belongs to one namespace "
+                    "(the ingress is shared, so each could answer the others' traffic); "
+                    + (f"limit the route with environments: [{keep}] and give the other environments hosts of their "
+                       "own" if "routes" in loc else
+                       f"serve it from {keep} only (environments.<env>.overrides.<service>.domains: [] elsewhere, or "
+                       "limit the service's routes to one environment)"),
+                )
+            )
+        raise_if("ProjectSpec", issues)
 
     def identity(self, name: str) -> str:
         """The key this project's Kubernetes objects derive from: its oldest name (``name`` if never renamed)."""
@@ -175,8 +253,23 @@ class ProjectSpec(StrictModel):
             if svc.environments is not None and environment not in svc.environments:
                 continue
             override = env.overrides.get(name)
-            out[name] = apply_override(svc, override) if override else svc
+            svc = apply_override(svc, override) if override else svc
+            out[name] = routes_for(svc, environment)
         return out
+
+
+def routes_for(svc: ServiceSpec, environment: str) -> ServiceSpec:
+    """``svc`` with only the routes served in ``environment``; without any, it is not routed there (no custom
+    domains, no SLO alerts, which are measured on routed traffic)."""
+    routes = svc.routes_in(environment)
+    if len(routes) == len(svc.routes):
+        return svc
+    data = svc.model_dump(by_alias=False, exclude_unset=True)
+    data["routes"] = [r.model_dump(by_alias=False, exclude_unset=True) for r in routes]
+    if not routes:
+        data.pop("domains", None)
+        data.pop("slo", None)
+    return ServiceSpec.model_validate(data)
 
 
 def apply_override(svc: ServiceSpec, override: ServiceOverride) -> ServiceSpec:
@@ -193,6 +286,8 @@ def apply_override(svc: ServiceSpec, override: ServiceOverride) -> ServiceSpec:
         data["replicas"] = replicas
     if override.env:
         data["env"] = {**dict(data.get("env") or {}), **override.env}
+    if override.domains is not None:
+        data["domains"] = list(override.domains)
     return ServiceSpec.model_validate(data)
 
 

@@ -15,7 +15,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from enclii_iac import host_defaults as hd
-from enclii_iac.models.host import HostsSpec, is_world, network_within, port_range, sensitive_overlap
+from enclii_iac.models.host import (
+    SENSITIVE_PORTS,
+    HostsSpec,
+    is_world,
+    network_within,
+    port_range,
+    sensitive_overlap,
+    world_like,
+)
 from enclii_iac.policy.base import Violation
 from enclii_iac.render.host import InboundRule, Protocol, cloud_inbound_rules, dedicated_inbound_rules, files_in_script
 
@@ -49,10 +57,22 @@ def _world(sources: Iterable[str]) -> list[str]:
     return out
 
 
+def _valid(sources: Iterable[str]) -> list[str]:
+    out = []
+    for src in sources:
+        try:
+            is_world(src)
+        except ValueError:
+            continue
+        out.append(src)
+    return out
+
+
 def check_rules(resource: str, rules: Sequence[InboundRule],
                 declared: Sequence[InboundRule] | None = None) -> list[FirewallViolation]:
     """Violations of the inbound ``rules`` of one firewall; ``declared`` enables the undeclared-port rule."""
     out: list[FirewallViolation] = []
+    reported: set[tuple[str, int]] = set()
     for rule in rules:
         low, high = _ports(rule.ports)
         world = _world(rule.sources)
@@ -62,10 +82,23 @@ def check_rules(resource: str, rules: Sequence[InboundRule],
                 out.append(FirewallViolation(RULE_WORLD, resource,
                                              f"{rule.protocol} {rule.ports} from {world[0]} exposes {what}; "
                                              "allow only the networks that need it"))
+                reported |= {(p, s_low) for p, s_low, s_high, _ in SENSITIVE_PORTS
+                             if p == rule.protocol and low <= s_high and s_low <= high}
         if declared is not None and not _covered(rule, declared):
             out.append(FirewallViolation(RULE_UNDECLARED, resource,
                                          f"{rule.protocol} {rule.ports} from {', '.join(rule.sources)} is not "
                                          "declared in the host spec"))
+    # the same judged on the union of every rule reaching a sensitive port: 0.0.0.0/1 + 128.0.0.0/1 is the world
+    for proto, s_low, s_high, what in SENSITIVE_PORTS:
+        if (proto, s_low) in reported:
+            continue
+        sources = [src for rule in rules if rule.protocol == proto
+                   and _ports(rule.ports)[0] <= s_high and s_low <= _ports(rule.ports)[1] for src in rule.sources]
+        why = world_like(_valid(sources))
+        if why:
+            ports = f"{s_low}-{s_high}" if s_low != s_high else str(s_low)
+            out.append(FirewallViolation(RULE_WORLD, resource, f"{proto} {ports} ({what}): {why}; allow only the "
+                                                               "networks that need it"))
     return out
 
 

@@ -215,6 +215,127 @@ def secrets_by_reference(records: list[Any]) -> list[Violation]:
     return out
 
 
+def _annotations(r: Record) -> dict[str, str]:
+    a = _meta(r).get("annotations")
+    return {str(k): str(v) for k, v in a.items()} if isinstance(a, dict) else {}
+
+
+def _tenant_annotations(records: list[Record]) -> dict[str, dict[str, str]]:
+    out = {}
+    for r in records:
+        if r.type == "kubernetes:core/v1:Namespace" and label_key("project") in (_meta(r).get("labels") or {}):
+            out[str(_meta(r).get("name"))] = _annotations(r)
+    return out
+
+
+def _split(value: str | None) -> list[str]:
+    return [v for v in (value or "").split(",") if v]
+
+
+_ROUTE_HOST = re.compile(r"^Host\(`([^`]+)`\)( && PathPrefix\(`/[A-Za-z0-9._~/-]*`\))?$")
+
+
+def assigned_hosts(records: list[Record]) -> list[Violation]:
+    """Every Ingress and IngressRoute host in a tenant namespace is one the platform assigned to it (its
+    ``enclii.dev/allowed-hosts``, which the admission policy enforces), and no host is assigned to two."""
+    from enclii_iac.render.kube import ALLOWED_HOSTS_ANNOTATION
+
+    namespaces = _tenant_annotations(records)
+    allowed = {ns: set(_split(a.get(ALLOWED_HOSTS_ANNOTATION))) for ns, a in namespaces.items()}
+    out = []
+    owner: dict[str, str] = {}
+    for ns, hosts in sorted(allowed.items()):
+        for host in sorted(hosts):
+            first = owner.setdefault(host, ns)
+            if first != ns:
+                out.append(Violation("assigned-hosts", f"Namespace {ns}", f"{host} is also assigned to {first}"))
+    for r in records:
+        ns = str(_meta(r).get("namespace"))
+        if ns not in allowed:
+            continue
+        spec = plain(r.inputs.get("spec")) or {}
+        claimed: list[str] = []
+        if r.type == "kubernetes:networking.k8s.io/v1:Ingress":
+            if spec.get("defaultBackend"):
+                out.append(Violation("assigned-hosts", ref(r), "a defaultBackend answers every host"))
+            for rule in spec.get("rules") or []:
+                claimed.append(str(rule.get("host") or "(no host: every host)"))
+            claimed += [str(h) for t in spec.get("tls") or [] for h in t.get("hosts") or []]
+        elif r.type == "kubernetes:traefik.io/v1alpha1:IngressRoute":
+            for route in spec.get("routes") or []:
+                m = _ROUTE_HOST.fullmatch(str(route.get("match") or ""))
+                claimed.append(m.group(1) if m else f"(rule {route.get('match')!r})")
+        for host in claimed:
+            if host not in allowed[ns]:
+                out.append(Violation("assigned-hosts", ref(r), f"{host} is not a host assigned to namespace {ns}"))
+    return out
+
+
+def allowed_registries(records: list[Record]) -> list[Violation]:
+    """Every image of a tenant namespace comes from its ``enclii.dev/allowed-registries`` (when set)."""
+    from enclii_iac.render.kube import ALLOWED_REGISTRIES_ANNOTATION
+
+    prefixes = {ns: _split(a.get(ALLOWED_REGISTRIES_ANNOTATION)) for ns, a in _tenant_annotations(records).items()
+                if ALLOWED_REGISTRIES_ANNOTATION in a}
+    out = []
+    for r, spec in pod_specs(records):
+        allowed = prefixes.get(str(_meta(r).get("namespace")))
+        if allowed is None:
+            continue
+        for c in _containers(spec):
+            image = str(c.get("image") or "")
+            if not any(image.startswith(p) for p in allowed):
+                out.append(Violation("allowed-registries", ref(r),
+                                     f"image {image!r} is not from {', '.join(allowed)} (policy.allowedRegistries)"))
+    return out
+
+
+def pod_security_exemptions(records: list[Any]) -> list[Violation]:
+    """No tenant namespace is exempt from Pod Security in the API server's admission configuration."""
+    import yaml
+
+    from enclii_iac import host_defaults as hd
+    from enclii_iac.render.host import files_in_script
+
+    tenants = set(tenant_namespaces(records))
+    out = []
+    for r in records:
+        if r.type != "command:remote:Command":
+            continue
+        stdin = plain(r.inputs.get("stdin"))
+        if not isinstance(stdin, str):
+            continue
+        text = files_in_script(stdin).get(hd.K3S_PSA_CONFIG_PATH)
+        if not text:
+            continue
+        config = yaml.safe_load(text) or {}
+        for plugin in config.get("plugins") or []:
+            if plugin.get("name") != "PodSecurity":
+                continue
+            exempt = set(dig(plugin, ("configuration", "exemptions", "namespaces")) or [])
+            for ns in sorted(exempt & tenants):
+                out.append(Violation("psa-exemption", ref(r), f"tenant namespace {ns} is exempt from Pod Security"))
+    return out
+
+
+def edge_ingress(records: list[Record]) -> list[Violation]:
+    """No NetworkPolicy of a tenant namespace admits a whole other namespace: a peer chosen by namespace must
+    also name its pods (the ingress controller's), never every pod of kube-system or of the tunnel."""
+    tenants = set(tenant_namespaces(records))
+    out = []
+    for r in records:
+        if r.type != "kubernetes:networking.k8s.io/v1:NetworkPolicy" or str(_meta(r).get("namespace")) not in tenants:
+            continue
+        for rule in (plain(r.inputs.get("spec")) or {}).get("ingress") or []:
+            for peer in rule.get("from") or []:
+                if isinstance(peer, dict) and "namespaceSelector" in peer and "podSelector" not in peer:
+                    names = dig(peer, ("namespaceSelector", "matchLabels")) or {}
+                    which = names.get("kubernetes.io/metadata.name", names)
+                    out.append(Violation("edge-ingress", ref(r), f"admits every pod of namespace {which}; name the "
+                                                                 "pods (the ingress controller's)"))
+    return out
+
+
 TENANCY_RULES: list[Callable[[list[Any]], list[Violation]]] = [
     restricted_namespaces,
     default_deny,
@@ -224,4 +345,8 @@ TENANCY_RULES: list[Callable[[list[Any]], list[Violation]]] = [
     production_digests,
     production_pdb,
     secrets_by_reference,
+    assigned_hosts,
+    allowed_registries,
+    pod_security_exemptions,
+    edge_ingress,
 ]

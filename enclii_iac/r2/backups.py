@@ -52,6 +52,8 @@ class PrefixStatus:
     newest_key: str | None
     newest_at: datetime | None
     age_seconds: float | None
+    empty: int = 0
+    """Zero-byte objects under the prefix (a failed upload leaves one): never counted as a backup."""
 
     @property
     def max_age_seconds(self) -> float:
@@ -65,12 +67,13 @@ class PrefixStatus:
     def message(self) -> str:
         limit = format_age(self.max_age_seconds)
         where = self.prefix or "(bucket)"
+        empties = f"; {self.empty} empty object(s) ignored" if self.empty else ""
         if self.newest_key is None or self.age_seconds is None:
-            return f"{where}: no objects (expected one at least every {format_age(self.interval_seconds)})"
+            return f"{where}: no objects (expected one at least every {format_age(self.interval_seconds)}{empties})"
         state = "ok" if self.ok else "STALE"
         return (
             f"{where}: {state}: newest {self.newest_key} is {format_age(self.age_seconds)} old "
-            f"(limit {limit}, {self.objects} objects)"
+            f"(limit {limit}, {self.objects} objects{empties})"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -84,6 +87,7 @@ class PrefixStatus:
             "ageSeconds": round(self.age_seconds, 3) if self.age_seconds is not None else None,
             "intervalSeconds": self.interval_seconds,
             "maxAgeSeconds": self.max_age_seconds,
+            "emptyObjects": self.empty,
         }
 
 
@@ -117,14 +121,20 @@ class VerifyReport:
 
 
 def newest_under(
-    conn: Connection, bucket: str, prefix: str, *, page_size: int = 1000, client: Any | None = None
+    conn: Connection, bucket: str, prefix: str, *, page_size: int = 1000, client: Any | None = None,
+    empties: list[str] | None = None,
 ) -> tuple[int, int, str | None, datetime | None]:
     """``(objects, pages, newest_key, newest_time)`` under ``prefix``, paginating ListObjectsV2.
 
-    Directory markers (keys ending in ``/``) are ignored.
+    Directory markers (keys ending in ``/``) and zero-byte objects (appended to ``empties``) are not backups.
     """
+    from enclii_iac.r2.state import check_bucket_name
+
     if not 1 <= page_size <= 1000:
         raise ToolError(f"page size must be between 1 and 1000 (got {page_size})")
+    check_bucket_name(bucket)
+    if len(prefix) > 1024 or any(ord(c) < 32 for c in prefix):
+        raise ToolError(f"prefix {prefix[:40]!r} is not an object key prefix")
     s3 = client or conn.client()
     count = pages = 0
     newest_key: str | None = None
@@ -133,9 +143,19 @@ def newest_under(
         paginator = s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}):
             pages += 1
+            headers = (page.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
+            if "html" in str(headers.get("content-type", "")).lower():
+                raise ToolError(
+                    f"{conn.endpoint} answered listing {bucket}/{prefix} with a web page, not an S3 response (a login "
+                    "page, a proxy or the wrong service?); check --endpoint"
+                )
             for obj in page.get("Contents") or []:
                 key = str(obj["Key"])
                 if key.endswith("/"):
+                    continue
+                if int(obj.get("Size") or 0) == 0:
+                    if empties is not None:
+                        empties.append(key)
                     continue
                 count += 1
                 modified: datetime = obj["LastModified"]
@@ -156,13 +176,17 @@ def backups_verify(
     """Check that each prefix's newest object is younger than twice its schedule (seconds)."""
     if not schedules:
         raise ToolError("nothing to verify: give at least one --prefix PREFIX=INTERVAL (e.g. etcd/=12h)")
+    from enclii_iac.r2.state import check_bucket_name
+
+    check_bucket_name(bucket)
     s3 = client or conn.client()
     checked = now or datetime.now(UTC)
     statuses = []
     for prefix, interval in sorted(schedules.items()):
         if interval <= 0:
             raise ToolError(f"{prefix}: the interval must be positive (got {interval})")
-        count, pages, key, at = newest_under(conn, bucket, prefix, page_size=page_size, client=s3)
+        empty: list[str] = []
+        count, pages, key, at = newest_under(conn, bucket, prefix, page_size=page_size, client=s3, empties=empty)
         age = (checked - at).total_seconds() if at is not None else None
-        statuses.append(PrefixStatus(prefix, float(interval), count, pages, key, at, age))
+        statuses.append(PrefixStatus(prefix, float(interval), count, pages, key, at, age, len(empty)))
     return VerifyReport(bucket=bucket, endpoint=conn.endpoint, checked_at=checked, prefixes=tuple(statuses))

@@ -17,7 +17,7 @@ from typing import Any
 from enclii_iac.cli import emit, fail
 from enclii_iac.errors import EncliiIacError, ToolError
 from enclii_iac.r2.backups import backups_verify, parse_interval
-from enclii_iac.r2.client import R2_REGION, connection
+from enclii_iac.r2.client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, R2_REGION, connection
 from enclii_iac.r2.state import DEFAULT_STATE_BUCKET, state_bootstrap
 
 Handler = Callable[[argparse.Namespace], int]
@@ -31,6 +31,8 @@ def _conn(args: argparse.Namespace, account_id: str | None = None, jurisdiction:
         access_key_id=args.access_key_id,
         secret_access_key=args.secret_access_key,
         region=args.region,
+        connect_timeout=args.connect_timeout,
+        read_timeout=args.read_timeout,
     )
 
 
@@ -108,6 +110,10 @@ def _connection_args(p: argparse.ArgumentParser) -> None:
         help="default: $AWS_SECRET_ACCESS_KEY (prefer the variable: arguments show up in ps and history)",
     )
     g.add_argument("--region", default=R2_REGION, help="S3 region (default: auto, as R2 expects)")
+    g.add_argument("--connect-timeout", type=float, default=DEFAULT_CONNECT_TIMEOUT, metavar="SECONDS",
+                   help=f"seconds to open a connection (default: {DEFAULT_CONNECT_TIMEOUT:g})")
+    g.add_argument("--read-timeout", type=float, default=DEFAULT_READ_TIMEOUT, metavar="SECONDS",
+                   help=f"seconds to wait for each response (default: {DEFAULT_READ_TIMEOUT:g})")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 

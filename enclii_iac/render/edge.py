@@ -81,8 +81,9 @@ def tenant_edge(tenants: Mapping[str, ProjectSpec]) -> TenantEdge:
         for env in sorted(spec.environments):
             for svc_name, svc in sorted(spec.services_in(env).items()):
                 base = f"tenants.{project}.services.{svc_name}"
-                for i, r in enumerate(svc.routes):
-                    where = f"{base}.routes[{i}].host"
+                original = spec.services[svc_name].routes  # field paths index the spec, not the filtered routes
+                for r in svc.routes:
+                    where = f"{base}.routes[{original.index(r) if r in original else 0}].host"
                     routes.append(TenantRoute(r.host, r.path, project, env, svc_name, where))
                 for i, d in enumerate(svc.domains):
                     domains.append(TenantDomain(d, project, env, svc_name, f"{base}.domains[{i}]"))
@@ -199,6 +200,7 @@ def plan_edge(
         return wildcard is not None and host.endswith(wildcard[1:])
 
     route_owner: dict[tuple[str, str], TenantRoute] = {}
+    host_owner: dict[str, TenantRoute] = {}
     tenant_hosts: set[str] = set()
     for r in routes:
         where = r.source or f"route {r.host}"
@@ -227,6 +229,19 @@ def plan_edge(
                 SpecIssue("tenants", where, f"{r.host!r} is the custom-domain fallback origin; pick another name")
             )
             continue
+        first = host_owner.setdefault(r.host, r)
+        if (first.project, first.environment) != (r.project, r.environment):
+            # a host belongs to one namespace, every path of it: on the shared Traefik a longer path of another
+            # tenant's host would win
+            issues.append(
+                SpecIssue(
+                    "tenants",
+                    where,
+                    f"{r.host} is already routed by {first.owner} in {first.environment or 'another environment'} "
+                    f"({first.source}); a host belongs to one tenant environment, all of its paths",
+                )
+            )
+            continue
         other = route_owner.get((r.host, r.path))
         if other is not None and other.owner != r.owner:
             issues.append(
@@ -250,7 +265,7 @@ def plan_edge(
             issues.append(SpecIssue("tenants", where, f"{d.hostname!r}: wildcard custom domains are not supported"))
             continue
         prev = domain_owner.get(d.hostname)
-        if prev is not None and prev.owner != d.owner:
+        if prev is not None and (prev.owner, prev.environment) != (d.owner, d.environment):
             issues.append(
                 SpecIssue("tenants", where, f"{d.hostname} is already claimed by {prev.owner} ({prev.source})")
             )

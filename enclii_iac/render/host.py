@@ -19,7 +19,7 @@ import yaml
 
 from enclii_iac import host_defaults as hd
 from enclii_iac.errors import RenderError
-from enclii_iac.models.cluster import K3sClusterSpec, K3sHardeningSpec
+from enclii_iac.models.cluster import K3sClusterSpec, K3sHardeningSpec, NodeReservationsSpec
 from enclii_iac.models.host import CloudServerSpec, DedicatedHostSpec, PortRule
 from enclii_iac.render.shell import quote, render_script
 
@@ -134,6 +134,11 @@ HARDENING_SYSCTLS: tuple[tuple[str, str], ...] = (
     ("net.ipv4.conf.all.accept_source_route", "0"),
     ("net.ipv6.conf.all.accept_source_route", "0"),
     ("net.ipv4.conf.all.log_martians", "1"),
+    # strict reverse-path filtering (a packet is accepted only on the interface its source is routed through);
+    # systemd's 50-default.conf sets existing interfaces to loose (2), so the firewall's rpfilter chain is
+    # what enforces it on every interface and for IPv6 too
+    ("net.ipv4.conf.all.rp_filter", "1"),
+    ("net.ipv4.conf.default.rp_filter", "1"),
     ("net.ipv4.icmp_echo_ignore_broadcasts", "1"),
 )
 """Kernel and network hardening that does not interfere with Kubernetes."""
@@ -280,16 +285,28 @@ def _comment(text: str) -> str:
     return safe[:100]
 
 
+CNI_INTERFACES_V4: tuple[str, ...] = ("cni0", "flannel-wg")
+CNI_INTERFACES_V6: tuple[str, ...] = ("cni0", "flannel-wg-v6")
+"""Where pod traffic reaches a node: the local pods' bridge and flannel's WireGuard links to the other nodes."""
+
+
+def _ifaces(names: Sequence[str]) -> str:
+    return "{ " + ", ".join(f'"{n}"' for n in names) + " }"
+
+
 def render_nftables(node: str, rules: Sequence[InboundRule], *, cluster_cidr: str = hd.CLUSTER_CIDR) -> str:
     """The host firewall as an nftables ruleset in its own table ``inet enclii``.
 
     Inbound is dropped unless a rule allows it: established flows, loopback, ICMP needed by IPv4/IPv6,
-    pod traffic to the host, and the rules given. NodePorts are dropped before kube-proxy's DNAT
-    unless they come from pods, loopback or an explicit rule, so they never reach the internet.
-    Other tables (k3s, kube-proxy, flannel) are left alone: the file deletes and redefines only its
-    own table, atomically.
+    pod traffic to the host (only from the pod range *and* only on the CNI interfaces, so a spoofed pod
+    source on the public interface is dropped), and the rules given. A packet whose source is not routed
+    back through the interface it came in on is dropped first (strict reverse-path filtering, both
+    families). NodePorts are dropped before kube-proxy's DNAT unless they come from pods, loopback or an
+    explicit rule, so they never reach the internet. Other tables (k3s, kube-proxy, flannel) are left
+    alone: the file deletes and redefines only its own table, atomically.
     """
     pods_v4, pods_v6 = _split_families([cluster_cidr])
+    cni4, cni6 = _ifaces(CNI_INTERFACES_V4), _ifaces(CNI_INTERFACES_V6)
     out = [
         "#!/usr/sbin/nft -f",
         HEADER.rstrip("\n"),
@@ -307,9 +324,9 @@ def render_nftables(node: str, rules: Sequence[InboundRule], *, cluster_cidr: st
         "nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept",
     ]
     for net in pods_v4:
-        out.append(f'    ip saddr {net} accept comment "pods to the host"')
+        out.append(f'    iifname {cni4} ip saddr {net} accept comment "pods to the host"')
     for net in pods_v6:
-        out.append(f'    ip6 saddr {net} accept comment "pods to the host"')
+        out.append(f'    iifname {cni6} ip6 saddr {net} accept comment "pods to the host"')
     nodeport_rules: list[str] = []
     for rule in rules:
         ports = _nft_ports(rule.ports)
@@ -331,13 +348,20 @@ def render_nftables(node: str, rules: Sequence[InboundRule], *, cluster_cidr: st
         '    iifname "lo" return',
     ]
     for net in pods_v4:
-        out.append(f"    ip saddr {net} return")
+        out.append(f"    iifname {cni4} ip saddr {net} return")
     for net in pods_v6:
-        out.append(f"    ip6 saddr {net} return")
+        out.append(f"    iifname {cni6} ip6 saddr {net} return")
     for line in nodeport_rules:
         out.append("    " + line.replace(" accept ", " return ", 1))
     out += [
         '    meta l4proto { tcp, udp } th dport 30000-32767 drop comment "NodePorts stay inside"',
+        "  }",
+        "  chain rpfilter {",
+        "    type filter hook prerouting priority raw; policy accept;",
+        '    iifname "lo" accept',
+        "    meta nfproto ipv4 udp sport 67 udp dport 68 accept comment \"DHCP offers before an address\"",
+        "    meta nfproto ipv6 icmpv6 type { nd-router-advert, nd-neighbor-solicit } accept",
+        '    fib saddr . mark . iif oif missing drop comment "strict reverse path"',
         "  }",
         "}",
     ]
@@ -511,6 +535,24 @@ class K3sNodeConfig:
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
+TERMINATED_POD_GC_THRESHOLD = 1000
+"""Terminated pods kept cluster-wide before the oldest are collected (Kubernetes' default is 12500)."""
+
+
+def kubelet_reservation_args(r: NodeReservationsSpec) -> list[str]:
+    """kubelet flags keeping the OS and k3s their share of the node and evicting pods before it runs out."""
+    return [
+        f"system-reserved=cpu={r.system_reserved_cpu},memory={r.system_reserved_memory}",
+        f"kube-reserved=cpu={r.kube_reserved_cpu},memory={r.kube_reserved_memory},"
+        f"ephemeral-storage={r.kube_reserved_ephemeral_storage}",
+        f"eviction-hard=memory.available<{r.eviction_hard_memory},nodefs.available<{r.eviction_hard_nodefs},"
+        f"imagefs.available<{r.eviction_hard_imagefs},nodefs.inodesFree<{r.eviction_hard_inodes}",
+        f"eviction-soft=memory.available<{r.eviction_soft_memory}",
+        f"eviction-soft-grace-period=memory.available={r.eviction_soft_grace_period}",
+        "eviction-max-pod-grace-period=60",
+    ]
+
+
 def k3s_config(spec: K3sClusterSpec, node: K3sNodeConfig, *, token: str, agent_token: str,
                etcd_s3: EtcdS3Settings | None = None) -> dict[str, Any]:
     """k3s ``config.yaml`` of one node as data (keys are the flags without dashes)."""
@@ -524,6 +566,7 @@ def k3s_config(spec: K3sClusterSpec, node: K3sNodeConfig, *, token: str, agent_t
     kubelet_args = [
         "streaming-connection-idle-timeout=5m",
         f"pod-max-pids={h.pod_max_pids}",
+        *kubelet_reservation_args(spec.reservations),
         "make-iptables-util-chains=true",
         "event-qps=0",
         "tls-cipher-suites=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,"
@@ -556,7 +599,9 @@ def k3s_config(spec: K3sClusterSpec, node: K3sNodeConfig, *, token: str, agent_t
     cfg["secrets-encryption"] = h.secrets_encryption
     if h.protect_kernel_defaults:
         cfg["protect-kernel-defaults"] = True
-    plugins = ["NodeRestriction"] + (["EventRateLimit"] if h.event_rate_limit else [])
+    # DenyServiceExternalIPs: no Service may claim an external address (tenants' are refused by admission
+    # policy too; this covers every namespace)
+    plugins = ["NodeRestriction", "DenyServiceExternalIPs"] + (["EventRateLimit"] if h.event_rate_limit else [])
     api_args = [
         f"enable-admission-plugins={','.join(plugins)}",
         f"admission-control-config-file={hd.K3S_PSA_CONFIG_PATH}",
@@ -573,7 +618,9 @@ def k3s_config(spec: K3sClusterSpec, node: K3sNodeConfig, *, token: str, agent_t
             f"audit-log-maxsize={h.audit_log_max_size_mb}",
         ]
     cfg["kube-apiserver-arg"] = api_args
-    cfg["kube-controller-manager-arg"] = ["terminated-pod-gc-threshold=100", "profiling=false"]
+    # CIS 1.3.1 wants a threshold; 1000 keeps failed Job and cron pods (and their logs) long enough to be read
+    cfg["kube-controller-manager-arg"] = [f"terminated-pod-gc-threshold={TERMINATED_POD_GC_THRESHOLD}",
+                                          "profiling=false"]
     cfg["kube-scheduler-arg"] = ["profiling=false"]
     cfg["kubelet-arg"] = kubelet_args
     snaps = spec.etcd_snapshots

@@ -92,12 +92,26 @@ def psa_labels(level: str = "restricted") -> dict[str, str]:
     return out
 
 
-def namespace(project: str, environment: str) -> Manifest:
+ALLOWED_HOSTS_ANNOTATION = label_key("allowed-hosts")
+"""Namespace annotation: the hostnames (comma-separated) the namespace's Ingresses and IngressRoutes may claim.
+Only the platform writes Namespaces; the admission policies read it through ``namespaceObject``."""
+ALLOWED_REGISTRIES_ANNOTATION = label_key("allowed-registries")
+"""Namespace annotation: image prefixes (comma-separated, each ending in ``/``) the namespace's pods may use;
+absent when every registry is allowed."""
+
+
+def namespace(
+    project: str, environment: str, *, hosts: list[str] | None = None, registries: list[str] | None = None
+) -> Manifest:
+    """The environment's namespace: Pod Security restricted, and what the admission policies allow it."""
     labels = {**env_labels(project, environment), **psa_labels()}
+    annotations = {ALLOWED_HOSTS_ANNOTATION: ",".join(sorted(set(hosts or [])))}
+    if registries:
+        annotations[ALLOWED_REGISTRIES_ANNOTATION] = ",".join(registries)
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": meta(namespace_name(project, environment), None, labels),
+        "metadata": meta(namespace_name(project, environment), None, labels, annotations),
     }
 
 
@@ -137,7 +151,7 @@ def limit_range(project: str, environment: str) -> Manifest:
                         "cpu": defaults.CONTAINER_CPU_REQUEST,
                         "memory": defaults.CONTAINER_MEMORY_REQUEST,
                     },
-                    "max": {"cpu": "4", "memory": "16Gi"},
+                    "max": {"cpu": defaults.CONTAINER_CPU_MAX, "memory": defaults.CONTAINER_MEMORY_MAX},
                 }
             ]
         },
@@ -153,21 +167,15 @@ def _policy(project: str, environment: str, name: str, spec: Manifest) -> Manife
     }
 
 
-def network_policies(
-    project: str,
-    environment: str,
-    *,
-    ingress_namespaces: list[str],
-    routed_ports: list[int],
-    isolate_services: bool = False,
-) -> list[Manifest]:
+def network_policies(project: str, environment: str, *, isolate_services: bool = False) -> list[Manifest]:
     """Default-deny for the environment, then the allowances every environment needs.
 
     - ``default-deny``: no ingress, no egress for any pod.
     - ``allow-dns``: egress to CoreDNS in kube-system on 53/UDP and 53/TCP.
-    - ``allow-edge``: ingress from the ingress controller / tunnel namespaces to routed pods on their ports.
     - ``allow-environment``: pods of the environment reach each other (unless services are isolated, when
       only declared dependencies are allowed, by per-service policies).
+
+    What reaches a routed service from outside is its own policy (:func:`edge_policy`).
     """
     policies = [
         _policy(project, environment, "default-deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
@@ -192,27 +200,6 @@ def network_policies(
             },
         ),
     ]
-    if routed_ports:
-        policies.append(
-            _policy(
-                project,
-                environment,
-                "allow-edge",
-                {
-                    "podSelector": {"matchLabels": {label_key("routed"): "true"}},
-                    "policyTypes": ["Ingress"],
-                    "ingress": [
-                        {
-                            "from": [
-                                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
-                                for ns in sorted(set(ingress_namespaces))
-                            ],
-                            "ports": [{"protocol": "TCP", "port": p} for p in sorted(set(routed_ports))],
-                        }
-                    ],
-                },
-            )
-        )
     if not isolate_services:
         policies.append(
             _policy(
@@ -228,6 +215,35 @@ def network_policies(
             )
         )
     return policies
+
+
+def edge_policy(ref: Ref, port: int, *, ingress_namespace: str, ingress_pod_labels: dict[str, str]) -> Manifest:
+    """Ingress to one routed service's pods, on its own port, from the ingress controller's pods only.
+
+    Not from the tunnel namespace (cloudflared sends tenant hostnames to the ingress controller, never to a
+    pod), not from the rest of kube-system, and not to any other port the pods may listen on."""
+    return _policy(
+        ref.project,
+        ref.environment,
+        dns_label(ref.service, "from", "edge"),
+        {
+            "podSelector": {"matchLabels": selector(ref)},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": ingress_namespace}
+                            },
+                            "podSelector": {"matchLabels": dict(sorted(ingress_pod_labels.items()))},
+                        }
+                    ],
+                    "ports": [{"protocol": "TCP", "port": port}],
+                }
+            ],
+        },
+    )
 
 
 def dependency_policy(ref: Ref, dependency: str, port: int) -> Manifest:
@@ -268,13 +284,6 @@ def dependency_ingress_policy(ref: Ref, callers: list[str], port: int) -> Manife
     )
 
 
-_WORKLOAD_GROUPS = ["", "apps", "batch", "autoscaling", "policy", "networking.k8s.io"]
-_WORKLOAD_RESOURCES = [
-    "pods", "pods/log", "services", "endpoints", "configmaps", "persistentvolumeclaims", "events",
-    "deployments", "replicasets", "statefulsets", "jobs", "cronjobs", "horizontalpodautoscalers",
-    "poddisruptionbudgets", "ingresses",
-]
-_GUARDS = ["networkpolicies", "resourcequotas", "limitranges"]
 _READ = ["get", "list", "watch"]
 _WRITE = [*_READ, "create", "update", "patch", "delete"]
 
@@ -283,29 +292,72 @@ def _rule(groups: list[str], resources: list[str], verbs: list[str]) -> Manifest
     return {"apiGroups": groups, "resources": resources, "verbs": verbs}
 
 
-_READ_ALL_BUT_SECRETS = _rule(_WORKLOAD_GROUPS, [*_WORKLOAD_RESOURCES, *_GUARDS], _READ)
-_READ_GUARDS = _rule(["networking.k8s.io", ""], _GUARDS, _READ)
-_MANAGE_WORKLOADS = _rule(_WORKLOAD_GROUPS, [*_WORKLOAD_RESOURCES, "pods/portforward", "secrets",
-                                             "deployments/scale"], _WRITE)
-
-ROLE_RULES: dict[str, list[Manifest]] = {
-    "viewer": [_READ_ALL_BUT_SECRETS],
-    "developer": [
-        _READ_ALL_BUT_SECRETS,
-        _rule(["apps"], ["deployments", "deployments/scale"], ["patch", "update"]),
-        _rule(["batch"], ["jobs"], ["create", "delete"]),
-        _rule([""], ["pods"], ["delete"]),
-        _rule([""], ["pods/portforward"], ["create"]),
-    ],
-    "admin": [_MANAGE_WORKLOADS, _READ_GUARDS],
-    "owner": [
-        _MANAGE_WORKLOADS,
-        _rule(["rbac.authorization.k8s.io"], ["rolebindings"], _WRITE),
-        _rule(["rbac.authorization.k8s.io"], ["roles"], _READ),
-        _READ_GUARDS,
-    ],
+_READABLE: dict[str, list[str]] = {
+    "": ["pods", "pods/log", "services", "endpoints", "configmaps", "persistentvolumeclaims", "events",
+         "resourcequotas", "limitranges"],
+    "apps": ["deployments", "replicasets", "statefulsets"],
+    "batch": ["jobs", "cronjobs"],
+    "autoscaling": ["horizontalpodautoscalers"],
+    "policy": ["poddisruptionbudgets"],
+    "networking.k8s.io": ["ingresses", "networkpolicies"],
 }
-"""Namespaced permissions of each tenant role. None of them can edit quotas or network policies."""
+"""What every tenant role reads, per API group (rules are exact per group: RBAC lets an owner bind a role only
+when the owner holds every group/resource pair of it, so no role names a pair that does not exist)."""
+_WRITABLE: dict[str, list[str]] = {
+    "": ["pods", "pods/portforward", "services", "configmaps", "persistentvolumeclaims", "secrets"],
+    "apps": ["deployments", "deployments/scale", "replicasets", "statefulsets"],
+    "batch": ["jobs", "cronjobs"],
+    "autoscaling": ["horizontalpodautoscalers"],
+    "policy": ["poddisruptionbudgets"],
+    "networking.k8s.io": ["ingresses"],
+}
+"""What admins and owners manage. Never written by a tenant: Endpoints and EndpointSlices (Kubernetes' own, from
+Service selectors: a hand-written one could point a route at another namespace's pods or at the node), quotas,
+limits, network policies, Roles, service accounts and the namespace."""
+
+_READ_ALL_BUT_SECRETS = [_rule([group], resources, _READ) for group, resources in _READABLE.items()]
+_MANAGE_WORKLOADS = [_rule([group], resources, _WRITE) for group, resources in _WRITABLE.items()]
+_RESTART_AND_SCALE = [
+    _rule(["apps"], ["deployments/scale"], ["get", "patch", "update"]),
+    _rule([""], ["pods"], ["delete"]),
+]
+_CHANGE_WORKLOADS = [
+    _rule(["apps"], ["deployments"], ["patch", "update"]),
+    _rule(["batch"], ["jobs"], ["create", "delete"]),
+    _rule([""], ["pods/portforward"], ["create"]),
+]
+
+PROTECTED_STAGES = frozenset({"prod"})
+"""Stages where a developer cannot change what runs: whoever can patch a Deployment or create a Job can mount
+the namespace's Secrets and print them, so there a developer only restarts (deletes pods) and scales."""
+
+
+def role_rules(role_name: str, stage: str) -> list[Manifest]:
+    """Namespaced permissions of a tenant role in an environment of ``stage``.
+
+    - viewer: reads everything but Secrets;
+    - developer: as viewer, plus scaling Deployments and deleting pods (restarts); outside production also
+      patching Deployments, running Jobs and port-forwarding, which lets them read that environment's Secrets
+      through a workload (the boundary is the environment, not the Secret);
+    - admin: as viewer, plus managing workloads, Services, Ingresses and Secrets;
+    - owner: as admin, plus RoleBindings to the environment's own Roles.
+
+    None may edit quotas, limits, network policies, Endpoints, Roles, service accounts or the namespace."""
+    if role_name == "viewer":
+        return list(_READ_ALL_BUT_SECRETS)
+    if role_name == "developer":
+        return [*_READ_ALL_BUT_SECRETS, *_RESTART_AND_SCALE] + ([] if stage in PROTECTED_STAGES else _CHANGE_WORKLOADS)
+    if role_name == "admin":
+        return [*_READ_ALL_BUT_SECRETS, *_MANAGE_WORKLOADS]
+    if role_name == "owner":
+        return [
+            *_READ_ALL_BUT_SECRETS,
+            *_MANAGE_WORKLOADS,
+            _rule(["rbac.authorization.k8s.io"], ["rolebindings"], _WRITE),
+            _rule(["rbac.authorization.k8s.io"], ["roles"], _READ),
+        ]
+    raise ValueError(f"unknown role {role_name!r}")
+
 
 ROLES = ("owner", "admin", "developer", "viewer")
 
@@ -317,7 +369,7 @@ def role(project: str, environment: str, role_name: str) -> Manifest:
         "metadata": meta(
             dns_label("enclii", role_name), namespace_name(project, environment), env_labels(project, environment)
         ),
-        "rules": ROLE_RULES[role_name],
+        "rules": role_rules(role_name, stage_of(environment)),
     }
 
 
@@ -363,10 +415,24 @@ def _probe_action(svc: ServiceSpec) -> Manifest | None:
     return None
 
 
+def _liveness_action(svc: ServiceSpec) -> Manifest | None:
+    """The lighter check: is the process up and listening (TCP, or GET ``livenessPath``)? Only a worker
+    without a port reuses its exec check, the one signal it has."""
+    if svc.listen_port is not None:
+        if svc.health.liveness_path is not None:
+            return {"httpGet": {"path": svc.health.liveness_path, "port": HTTP_PORT_NAME}}
+        return {"tcpSocket": {"port": HTTP_PORT_NAME}}
+    return _probe_action(svc)
+
+
 def probes(svc: ServiceSpec) -> Manifest:
-    """Readiness, liveness and startup probes (none for services with neither a port nor a command)."""
+    """Readiness, liveness and startup probes (none for services with neither a port nor a command).
+
+    Readiness is the real check; liveness is lighter and gives up after twice as many misses, so a failing
+    dependency takes replicas out of rotation instead of restarting every one at once."""
     action = _probe_action(svc)
-    if action is None or not svc.is_long_running:
+    live = _liveness_action(svc)
+    if action is None or live is None or not svc.is_long_running:
         return {}
     h = svc.health
     period = int(duration_seconds(h.period))
@@ -375,7 +441,13 @@ def probes(svc: ServiceSpec) -> Manifest:
     startup_failures = max(1, int(duration_seconds(h.startup_timeout)) // period)
     return {
         "readinessProbe": {**base, "initialDelaySeconds": int(duration_seconds(h.initial_delay))},
-        "livenessProbe": {**base, "initialDelaySeconds": int(duration_seconds(h.initial_delay))},
+        "livenessProbe": {
+            **live,
+            "periodSeconds": period,
+            "timeoutSeconds": timeout,
+            "failureThreshold": 2 * h.failure_threshold,
+            "initialDelaySeconds": int(duration_seconds(h.initial_delay)),
+        },
         "startupProbe": {
             **action,
             "periodSeconds": period,
@@ -446,7 +518,7 @@ def pod_spec(ref: Ref, svc: ServiceSpec, image: str, has_secret: bool, restart: 
         },
         "containers": [container(ref, svc, image, has_secret)],
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": defaults.TMP_VOLUME_SIZE}}]
-        + [{"name": v.name, "persistentVolumeClaim": {"claimName": ref.name(v.name)}} for v in svc.volumes],
+        + [{"name": v.name, "persistentVolumeClaim": {"claimName": ref.name(v.identity)}} for v in svc.volumes],
     }
     if svc.is_long_running and svc.replicas.upper > 1:
         spec["topologySpreadConstraints"] = [
@@ -462,7 +534,7 @@ def pod_spec(ref: Ref, svc: ServiceSpec, image: str, has_secret: bool, restart: 
 
 def pod_labels(ref: Ref, svc: ServiceSpec, extra: dict[str, str] | None = None) -> dict[str, str]:
     labels = {**service_labels(ref), **selector(ref)}
-    if svc.routes or svc.type is ServiceType.TCP:
+    if svc.routes:
         labels[label_key("routed")] = "true"
     return {**labels, **(extra or {})}
 
@@ -488,10 +560,18 @@ def deployment(
             "revisionHistoryLimit": defaults.REVISION_HISTORY_LIMIT,
             "progressDeadlineSeconds": defaults.PROGRESS_DEADLINE_S,
             "selector": {"matchLabels": sel},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "strategy": strategy(svc),
             "template": {"metadata": {"labels": labels}, "spec": pod_spec(ref, svc, image, has_secret)},
         },
     }
+
+
+def strategy(svc: ServiceSpec) -> Manifest:
+    """Rolling (one extra pod, none unavailable), except with volumes: a ReadWriteOnce claim cannot be used by
+    the old and the new pod at once, so the old one stops first (Recreate)."""
+    if svc.volumes:
+        return {"type": "Recreate"}
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
 
 
 def service(
@@ -550,7 +630,12 @@ def pdb(ref: Ref, name: str | None = None, extra_selector: dict[str, str] | None
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": meta(name or ref.name(), ref.namespace, service_labels(ref)),
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {**selector(ref), **(extra_selector or {})}}},
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": {**selector(ref), **(extra_selector or {})}},
+            # a crash-looping pod never becomes healthy; it must not block draining the node
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+        },
     }
 
 
@@ -609,7 +694,7 @@ def pvc(ref: Ref, svc: ServiceSpec, volume_name: str) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": meta(ref.name(vol.name), ref.namespace, service_labels(ref)),
+        "metadata": meta(ref.name(vol.identity), ref.namespace, service_labels(ref)),
         "spec": {
             "accessModes": ["ReadWriteOnce"],
             "storageClassName": vol.storage_class,
@@ -783,8 +868,9 @@ def prometheus_rule(ref: Ref, svc: ServiceSpec) -> Manifest:
 
 
 def routed_ports(project: ProjectSpec, environment: str) -> list[int]:
+    """Container ports of the services routed in ``environment`` (tcp services are not routed)."""
     ports = []
     for svc in project.services_in(environment).values():
-        if (svc.routes or svc.type is ServiceType.TCP) and svc.listen_port is not None:
+        if svc.routes and svc.listen_port is not None:
             ports.append(svc.listen_port)
     return sorted(set(ports))
