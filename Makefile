@@ -1,17 +1,21 @@
 # The two commands of the README:
 #   make synth   install the toolkit and synthesize the example production stack offline
 #   make test    install everything the tests need (the engine tier's binaries included) and run every test
-.PHONY: setup engine synth test test-offline test-engine lint bench bench-engine clean
+.PHONY: setup setup-runtime engine synth test test-offline test-engine lint bench bench-engine clean
 
 setup:
 	bash .ci/setup
+
+# the toolkit and its runtime dependencies only (what `make synth` needs)
+setup-runtime:
+	bash .ci/setup --runtime
 
 # Pulumi CLI, kubernetes provider, kube-apiserver & co. and kwok, built from Go modules into
 # ~/.cache/enclii-engine (ENCLII_ENGINE_CACHE); about 35 min the first time, seconds afterwards.
 engine:
 	bash tools/engine/build.sh
 
-synth: setup
+synth: setup-runtime
 	.venv/bin/enclii-iac synth stacks/production --out out/production
 	@echo
 	@echo "resource tree:      out/production/tree.txt"

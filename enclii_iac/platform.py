@@ -85,8 +85,23 @@ def etcd_token_keys(spec: PlatformSpec) -> tuple[str, str] | None:
     return None
 
 
-def _preflight(spec: PlatformSpec, providers: PlatformProviders, ssh_private_key: object) -> None:
+def platform_providers(given: PlatformProviders | None, opts: pulumi.ResourceOptions | None) -> PlatformProviders:
+    """``given``, with every provider it leaves unset taken from ``opts.providers`` (a list or a mapping)."""
+    from enclii_iac.providers import providers_in
+
+    found = providers_in(opts)
+    base = given or PlatformProviders()
+    fields = ("kubernetes", "hcloud", "cloudflare", "random", "command", "tls")
+    merged: dict[str, Any] = {f: getattr(base, f) or found.get(f) for f in fields}
+    return PlatformProviders(**merged)
+
+
+def _preflight(
+    spec: PlatformSpec, providers: PlatformProviders, ssh_private_key: object, tenant_secrets: object = None
+) -> None:
     """Every check that needs more than the spec, before anything is declared."""
+    from enclii_iac.secret_values import check_tenant_secrets
+
     issues: list[SpecIssue] = []
     if spec.cluster is None and providers.kubernetes is None:
         issues.append(SpecIssue("platform", "cluster", "no cluster in the spec and no Kubernetes provider given"))
@@ -108,6 +123,7 @@ def _preflight(spec: PlatformSpec, providers: PlatformProviders, ssh_private_key
                 f"edge.r2.buckets (add tokens: {{etcd: {{access: write, prefix: {snaps.folder}/}}}})",
             )
         )
+    issues += check_tenant_secrets(spec.tenants, tenant_secrets)
     if issues:
         raise SpecError(issues)
 
@@ -120,6 +136,7 @@ class EncliiPlatform(pulumi.ComponentResource):
 
     >>> platform = EncliiPlatform("enclii", spec, providers=PlatformProviders(cloudflare=cf_provider),
     ...                           ssh_private_key=key)
+    >>> platform = EncliiPlatform("enclii", spec, pulumi.ResourceOptions(providers=[cf_provider, k8s_provider]))
     """
 
     namespaces: pulumi.Output[list[str]]
@@ -132,12 +149,29 @@ class EncliiPlatform(pulumi.ComponentResource):
         args: PlatformSpec,
         opts: pulumi.ResourceOptions | None = None,
         *,
-        providers: PlatformProviders,
+        providers: PlatformProviders | None = None,
         ssh_private_key: pulumi.Input[str] | None = None,
         tenant_secrets: Mapping[str, Mapping[str, SecretValues]] | None = None,
     ) -> None:
+        """Declare everything ``args`` describes; every check runs before the first resource is declared.
+
+        :param name: logical name; children are ``<name>-r2``, ``-hosts``, ``-k3s``, ``-tunnel``, ``-dns``,
+            ``-domains``, ``-api`` and ``<name>-<project>`` per tenant project.
+        :param args: the platform spec.
+        :param opts: resource options; ``opts.providers`` (a list, or a mapping by package) may carry the
+            providers instead of ``providers``.
+        :param providers: explicit providers (``PlatformProviders``); a field left unset is taken from
+            ``opts.providers``. Kubernetes is needed without ``spec.cluster``, Cloudflare with ``spec.edge``,
+            Hetzner Cloud with cloud servers; random, command and tls are declared here when not given.
+        :param ssh_private_key: the deploy key Pulumi logs in to the hosts with (a secret); needed with hosts.
+        :param tenant_secrets: values of the secrets tenant services declare, ``{project: {service: {NAME:
+            value}}}``; each becomes a Pulumi secret. Missing, unknown or misspelled entries are errors.
+        :raises SpecError: every problem (missing provider, key or secret, spec cross-checks), before anything
+            is declared.
+        """
         spec = args
-        _preflight(spec, providers, ssh_private_key)
+        providers = platform_providers(providers, opts)
+        _preflight(spec, providers, ssh_private_key, tenant_secrets)
         used = used_providers(spec)
         # providers without credentials are still explicit, so nothing falls back to an ambient default;
         # each is declared only when a resource of this platform uses it
@@ -145,22 +179,26 @@ class EncliiPlatform(pulumi.ComponentResource):
         if self.random_provider is None and "random" in used:
             import pulumi_random
 
-            self.random_provider = pulumi_random.Provider(child_name(name, "random"))
+            self.random_provider = pulumi_random.Provider(child_name(name, "random"), opts=renamed(spec, "random"))
         self.command_provider: pulumi_command.Provider | None = providers.command
         if self.command_provider is None and "command" in used:
             import pulumi_command
 
-            self.command_provider = pulumi_command.Provider(child_name(name, "command"))
+            self.command_provider = pulumi_command.Provider(child_name(name, "command"), opts=renamed(spec, "command"))
         self.tls_provider: pulumi_tls.Provider | None = providers.tls
         if self.tls_provider is None and "tls" in used:
             import pulumi_tls
 
-            self.tls_provider = pulumi_tls.Provider(child_name(name, "tls"))
+            self.tls_provider = pulumi_tls.Provider(child_name(name, "tls"), opts=renamed(spec, "tls"))
         inherited: list[pulumi.ProviderResource] = [
             p for p in (self.random_provider, self.command_provider, self.tls_provider) if p is not None
         ]
         if inherited:
             opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=inherited))
+        if spec.renamed_from:  # children inherit the aliases: every identity (k3s tokens, buckets...) is kept
+            opts = pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=old) for old in spec.renamed_from])
+            )
         super().__init__(TYPE_PLATFORM, name, None, opts)
         self.spec = spec
         here = pulumi.ResourceOptions(parent=self)
@@ -190,6 +228,21 @@ class EncliiPlatform(pulumi.ComponentResource):
                 cluster_cidr=spec.cluster.cluster_cidr if spec.cluster else "10.42.0.0/16",
                 protect=spec.protect,
             )
+        self.api_access: Any = None
+        if spec.cluster is not None and spec.edge is not None:
+            from enclii_iac.cloudflare.api_access import ClusterApiAccess
+
+            assert cloudflare is not None
+            self.api_access = ClusterApiAccess(
+                child_name(name, "api"),
+                spec.cluster,
+                here,
+                edge=spec.edge,
+                domain=spec.domain,
+                nodes=self.hosts.nodes,
+                provider=cloudflare,
+                protect=spec.protect,
+            )
         kube = providers.kubernetes
         if spec.cluster is not None:
             from enclii_iac.k3s import EtcdS3Credentials, K3sCluster
@@ -211,6 +264,9 @@ class EncliiPlatform(pulumi.ComponentResource):
                 here,
                 nodes=self.hosts.nodes,
                 etcd_s3=etcd_s3,
+                api_tunnel_token=(self.api_access.connector_token
+                                  if spec.cluster.api_access.mode == "tunnel" and self.api_access is not None
+                                  else None),
                 protect=spec.protect,
             )
             kube = self.cluster.provider
@@ -236,7 +292,8 @@ class EncliiPlatform(pulumi.ComponentResource):
                 protect=spec.protect,
             )
             self.dns = DnsRecords(
-                child_name(name, "dns"), spec.edge, here, tunnel=self.tunnel, provider=cloudflare
+                child_name(name, "dns"), spec.edge, here, tunnel=self.tunnel, provider=cloudflare,
+                protect=spec.protect,
             )
             if spec.edge.custom_domains.enabled and edge.domains:
                 self.custom_domains = CustomDomains(
@@ -246,8 +303,18 @@ class EncliiPlatform(pulumi.ComponentResource):
                     tunnel=self.tunnel,
                     dns=self.dns,
                     provider=cloudflare,
+                    protect=spec.protect,
                 )
 
+        # the stack that owns the cluster declares its admission policies; preview stacks share production's
+        self.admission: Any = None
+        if spec.stage == "production":
+            from enclii_iac.kube.admission import TenantAdmission
+
+            self.admission = TenantAdmission(child_name(name, "admission"), here, provider=kube, protect=spec.protect)
+        from enclii_iac.models.guards import registry_prefix
+
+        registries = [registry_prefix(p) for p in spec.policy.allowed_registries]
         secrets = dict(tenant_secrets or {})
         self.tenants: dict[str, TenantProject] = {}
         for project, pspec in spec.tenants.items():
@@ -259,6 +326,8 @@ class EncliiPlatform(pulumi.ComponentResource):
                 project=project,
                 ingress=spec.ingress,
                 secret_values=secrets.get(project),
+                allowed_registries=registries,
+                admission=self.admission,
                 protect=spec.protect,
             )
         self.namespaces = pulumi.Output.all(*[t.namespaces for t in self.tenants.values()]).apply(
@@ -271,9 +340,20 @@ class EncliiPlatform(pulumi.ComponentResource):
         )
 
 
-def kubernetes_provider(name: str, kubeconfig: pulumi.Input[str]) -> k8s.Provider:
+def kubernetes_provider(
+    name: str, kubeconfig: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None
+) -> k8s.Provider:
     """An explicit Kubernetes provider with server-side apply (never the ambient ~/.kube/config)."""
-    return k8s.Provider(name, kubeconfig=kubeconfig, enable_server_side_apply=True, delete_unreachable=False)
+    return k8s.Provider(
+        name, kubeconfig=kubeconfig, enable_server_side_apply=True, delete_unreachable=False, opts=opts
+    )
+
+
+def renamed(spec: PlatformSpec, suffix: str) -> pulumi.ResourceOptions | None:
+    """Aliases of a stack-level resource named ``<platform name>-<suffix>`` for each former platform name."""
+    if not spec.renamed_from:
+        return None
+    return pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"{old}-{suffix}") for old in spec.renamed_from])
 
 
 def build_platform(settings: StackSettings, kubeconfig: pulumi.Input[str] | None = None) -> EncliiPlatform:
@@ -286,25 +366,29 @@ def build_platform(settings: StackSettings, kubeconfig: pulumi.Input[str] | None
                 settings.kubeconfig,
                 "enclii:kubeconfig",
                 "no cluster in the spec and no kubeconfig; "
-                "run: pulumi config set --secret kubeconfig < kubeconfig.yaml",
+                "run: pulumi config set --secret enclii:kubeconfig < kubeconfig.yaml",
             )
-        kube = kubernetes_provider(f"{spec.name}-k8s", kubeconfig)
+        kube = kubernetes_provider(f"{spec.name}-k8s", kubeconfig, renamed(spec, "k8s"))
     hcloud_provider = None
     if spec.hosts is not None and spec.hosts.cloud:
         import pulumi_hcloud as hcloud
 
-        hcloud_provider = hcloud.Provider(f"{spec.name}-hcloud", token=settings.hcloud_token)
+        hcloud_provider = hcloud.Provider(
+            f"{spec.name}-hcloud", token=settings.hcloud_token, opts=renamed(spec, "hcloud")
+        )
     cloudflare_provider = None
     if spec.edge is not None:
         from enclii_iac.cloudflare import cf
 
-        cloudflare_provider = cf.Provider(f"{spec.name}-cloudflare", api_token=settings.cloudflare_token)
+        cloudflare_provider = cf.Provider(
+            f"{spec.name}-cloudflare", api_token=settings.cloudflare_token, opts=renamed(spec, "cloudflare")
+        )
     ssh_key = None
     if spec.hosts is not None:
         ssh_key = settings.secret_or_placeholder(
             settings.ssh_private_key,
             "enclii:sshPrivateKey",
-            "hosts need the deploy key; run: pulumi config set --secret sshPrivateKey < ~/.ssh/enclii_deploy",
+            "hosts need the deploy key; run: pulumi config set --secret enclii:sshPrivateKey < ~/.ssh/enclii_deploy",
         )
     platform = EncliiPlatform(
         spec.name,
@@ -323,6 +407,14 @@ def build_platform(settings: StackSettings, kubeconfig: pulumi.Input[str] | None
         pulumi.export("hostAddresses", platform.hosts.addresses)
     if platform.cluster is not None:
         pulumi.export("apiServerUrl", platform.cluster.api_server_url)
+        access = spec.cluster.api_access if spec.cluster is not None else None
+        if access is not None:
+            info: dict[str, Any] = {"mode": access.mode}
+            if platform.api_access is not None and platform.api_access.commands:
+                info.update(hostname=platform.api_access.hostname, commands=platform.api_access.commands)
+            pulumi.export("apiAccess", info)
+        if platform.api_access is not None and platform.api_access.tokens:
+            pulumi.export("apiServiceTokens", platform.api_access.service_tokens)
     if platform.tunnel is not None:
         pulumi.export("tunnelId", platform.tunnel.tunnel_id)
         pulumi.export("tunnelHostnames", platform.tunnel.hostnames)
@@ -332,6 +424,10 @@ def build_platform(settings: StackSettings, kubeconfig: pulumi.Input[str] | None
         pulumi.export("r2Buckets", platform.r2.bucket_names)
     for warning in settings.unset_secrets:
         pulumi.log.warn(f"secret {warning} is unset: synthesized with a placeholder; set it before `pulumi up`")
+    from enclii_iac.models.guards import platform_warnings
+
+    for warning in platform_warnings(spec):
+        pulumi.log.warn(warning)
     return platform
 
 
@@ -365,7 +461,7 @@ def build_preview(settings: StackSettings, production_stack: str | None = None) 
                 SpecIssue(
                     "config",
                     "enclii:prNumber",
-                    "a preview stack needs the pull request number: pulumi config set prNumber 42",
+                    "a preview stack needs the pull request number: pulumi config set enclii:prNumber 42",
                 )
             ]
         )

@@ -16,13 +16,17 @@ key                 secret    meaning
 ``cloudflareToken`` yes       Cloudflare API token (else ``CLOUDFLARE_API_TOKEN`` in the environment)
 ``sshPrivateKey``   yes       deploy key pulumi-command logs in to the hosts with
 ``prNumber``        no        preview stacks: the pull request number
+``productionStack`` no        preview stacks: the production stack to reference
+``cloudflareToken`` no        the permissions the Cloudflare token was created with (``enclii-iac check``
+``Permissions``               compares them with what the spec needs)
 ==================  ========  =======================================================================
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +41,7 @@ from enclii_iac.models.tenant import ProjectSpec
 CONFIG_NAMESPACE = "enclii"
 CONFIG_KEYS = (
     "spec", "platform", "tenantFiles", "kubeconfig", "tenantSecrets", "hcloudToken", "cloudflareToken",
-    "sshPrivateKey", "prNumber", "productionStack",
+    "sshPrivateKey", "prNumber", "productionStack", "cloudflareTokenPermissions",
 )
 """Every key a stack reads, all in the ``enclii`` namespace (``pulumi config set enclii:<key> ...``)."""
 SYNTH_ENV = "ENCLII_SYNTH"
@@ -70,17 +74,73 @@ class StackSettings:
         raise SpecError([SpecIssue("config", key, fix)])
 
 
-def _resolve_files(stack_dir: Path, patterns: list[str]) -> list[Path]:
+def require_secret(key: str, fix: str = "", namespace: str | None = None) -> pulumi.Output[str]:
+    """The secret config value ``<namespace>:<key>`` (default namespace: the project's), for your own programs.
+
+    Under ``enclii-iac synth`` (offline, where secrets cannot be decrypted) an unset or encrypted value is a
+    marked placeholder ``[unset]`` with a warning, so the program synthesizes; under ``pulumi up`` an unset
+    value is a SpecError naming the key and ``fix`` (default: the ``pulumi config set --secret`` command).
+
+        kubeconfig = require_secret("kubeconfig", "pulumi config set --secret kubeconfig < ~/.kube/config")
+    """
+    ns = namespace or pulumi.get_project()
+    value = pulumi.Config(ns).get_secret(key)
+    if value is not None:
+        return value
+    if os.environ.get(SYNTH_ENV) == "1":
+        pulumi.log.warn(f"secret {ns}:{key} is unset: synthesized with a placeholder; set it before `pulumi up`")
+        return pulumi.Output.secret(UNSET_SECRET)
+    raise SpecError([SpecIssue("config", f"{ns}:{key}",
+                               fix or f"not set; run: pulumi config set --secret {ns}:{key} VALUE")])
+
+
+def _resolve_files(stack_dir: Path, patterns: Any) -> list[Path]:
+    """The tenant files of ``enclii:tenantFiles``: paths and globs relative to the stack directory."""
+    where = "enclii:tenantFiles"
+    if not isinstance(patterns, list) or not all(isinstance(p, str) and p for p in patterns):
+        raise SpecError([SpecIssue("config", where, "must be a list of file names or globs relative to the stack "
+                                                    "directory, e.g. [tenants/*.yaml]")])
     out: list[Path] = []
-    for pattern in patterns:
+    for i, pattern in enumerate(patterns):
+        if Path(pattern).is_absolute() or "\x00" in pattern:
+            raise SpecError([SpecIssue("config", f"{where}[{i}]", f"{pattern!r} is not relative to the stack "
+                                                                  "directory (the stack must work from any checkout)")])
         if any(ch in pattern for ch in "*?["):
-            matches = sorted(stack_dir.glob(pattern))
+            try:
+                matches = sorted(p for p in stack_dir.glob(pattern) if p.is_file())
+            except (ValueError, NotImplementedError) as exc:
+                raise SpecError(
+                    [SpecIssue("config", f"{where}[{i}]", f"{pattern!r} is not a supported glob: {exc}")]
+                ) from None
             if not matches:
-                raise SpecError([SpecIssue("config", "enclii:tenantFiles", f"{pattern!r} matches no file")])
+                raise SpecError([SpecIssue("config", f"{where}[{i}]", f"{pattern!r} matches no file")])
             out += matches
         else:
             out.append(stack_dir / pattern)
     return out
+
+
+def _config_value(cfg: pulumi.Config, key: str, kind: str) -> Any:
+    """``enclii:<key>`` as ``kind`` (``object``, ``list``, ``int``), or None when unset; a value of the wrong
+    shape is a SpecError naming the key, never a traceback."""
+    import json
+
+    full = f"{CONFIG_NAMESPACE}:{key}"
+    raw = cfg.get(key)
+    if raw is None:
+        return None
+    if raw == UNSET_SECRET:
+        raise SpecError([SpecIssue("config", full, "is encrypted (set with --secret) but is not a secret; set it in "
+                                                   f"clear: pulumi config rm {full}; pulumi config set {full} ...")])
+    try:
+        value: Any = int(raw) if kind == "int" else json.loads(raw)
+    except (ValueError, RecursionError):
+        value = None
+    expected = {"object": dict, "list": list, "int": int}[kind]
+    if not isinstance(value, expected) or isinstance(value, bool):
+        shape = {"object": "an object", "list": "a list", "int": "a whole number"}[kind]
+        raise SpecError([SpecIssue("config", full, f"must be {shape}")])
+    return value
 
 
 def load_spec(
@@ -121,7 +181,10 @@ def _secret_values(
                 issues.append(SpecIssue("config", f"enclii:tenantSecrets.{key}", "must be a mapping of NAME: value"))
                 continue
             for secret in svc.secrets:
-                if secret in values:
+                if secret in values and values[secret] == UNSET_SECRET and placeholders:
+                    unset.append(f"{key}:{secret}")  # encrypted in the stack file: not readable offline
+                    out.setdefault(project, {}).setdefault(svc_name, {})[secret] = pulumi.Output.secret(UNSET_SECRET)
+                elif secret in values:
                     out.setdefault(project, {}).setdefault(svc_name, {})[secret] = pulumi.Output.secret(
                         str(values[secret])
                     )
@@ -153,6 +216,72 @@ def misplaced_config_keys() -> list[str]:
     return [f"{project}:{key}" for key in CONFIG_KEYS if pulumi.runtime.get_config(f"{project}:{key}") is not None]
 
 
+def _config_keys() -> list[str]:
+    from pulumi.runtime import config as _config
+
+    return sorted({*_config.CONFIG.get(), *(_config.get_config_env() or {})})
+
+
+def unknown_config_keys() -> list[tuple[str, str | None]]:
+    """``(key, suggestion)`` for every ``enclii:<key>`` the stack does not read (a misspelling such as
+    ``enclii:cloudflareApiToken``), with the closest key it does read, if any."""
+    import difflib
+
+    out: list[tuple[str, str | None]] = []
+    for full in _config_keys():
+        namespace, _, key = full.partition(":")
+        if namespace != CONFIG_NAMESPACE or key in CONFIG_KEYS or not key:
+            continue
+        close = difflib.get_close_matches(key, CONFIG_KEYS, n=1, cutoff=0.6)
+        out.append((full, f"{CONFIG_NAMESPACE}:{close[0]}" if close else None))
+    return out
+
+
+def config_warnings() -> list[str]:
+    """Warnings about stack config the stack ignores: keys in the project's namespace, unknown ``enclii:`` keys."""
+    out = []
+    for key in misplaced_config_keys():
+        name = key.split(":", 1)[1]
+        out.append(
+            f"config {key} is ignored: the stack reads enclii:{name}; move it with "
+            f"`pulumi config rm {name}` and `pulumi config set [--secret] enclii:{name} VALUE`"
+        )
+    for key, suggestion in unknown_config_keys():
+        hint = f"did you mean {suggestion}?" if suggestion else f"the stack reads {', '.join(CONFIG_KEYS)}"
+        out.append(f"config {key} is not read by the stack ({hint})")
+    return out
+
+
+_OBSERVERS: list[list[StackSettings]] = []
+
+
+@contextmanager
+def observe_settings() -> Iterator[list[StackSettings]]:
+    """Collect the settings every stack program run inside the block loads (``enclii-iac check`` reads
+    which secrets are unset from them)."""
+    seen: list[StackSettings] = []
+    _OBSERVERS.append(seen)
+    try:
+        yield seen
+    finally:
+        _OBSERVERS.remove(seen)
+
+
+SECRET_CONFIG_KEYS = ("kubeconfig", "tenantSecrets", "hcloudToken", "cloudflareToken", "sshPrivateKey")
+"""Keys that hold secrets: set them with ``pulumi config set --secret``, never in clear."""
+
+
+def plaintext_secret_warnings() -> list[str]:
+    """A warning for every secret key (``enclii:sshPrivateKey``, ...) set in clear in the stack's config file."""
+    out = []
+    for key in SECRET_CONFIG_KEYS:
+        full = f"{CONFIG_NAMESPACE}:{key}"
+        if pulumi.runtime.get_config(full) is not None and not pulumi.runtime.is_config_secret(full):
+            out.append(f"config {full} is stored in clear in Pulumi.<stack>.yaml; it is a secret: run `pulumi config "
+                       f"rm {full}` and `pulumi config set --secret [--path] {full} ...`, and rotate the value")
+    return out
+
+
 def load_stack_settings(
     stack_dir: str | Path,
     python_tenants: Mapping[str, ProjectSpec] | None = None,
@@ -160,23 +289,23 @@ def load_stack_settings(
 ) -> StackSettings:
     """Read the current stack's config (``enclii:*``) and spec files, validating everything up front."""
     cfg = pulumi.Config(CONFIG_NAMESPACE)
-    for key in misplaced_config_keys():
-        name = key.split(":", 1)[1]
-        pulumi.log.warn(
-            f"config {key} is ignored: the stack reads enclii:{name}; move it with "
-            f"`pulumi config rm {name}` and `pulumi config set [--secret] enclii:{name} VALUE`"
-        )
-    from_config = cfg.get_object("platform")
-    if from_config is not None and not isinstance(from_config, dict):
-        raise SpecError([SpecIssue("config", "enclii:platform", "must be an object (platform spec fields)")])
+    for warning in config_warnings():
+        pulumi.log.warn(warning)
+    from_config = _config_value(cfg, "platform", "object")
     merged = {**(from_config or {}), **dict(overrides or {})}
-    spec = load_spec(
-        stack_dir, cfg.get("spec") or "platform.yaml", cfg.get_object("tenantFiles") or [], python_tenants, merged
-    )
+    tenant_files = _config_value(cfg, "tenantFiles", "list")
+    spec_file = cfg.get("spec") or "platform.yaml"
+    if spec_file == UNSET_SECRET:
+        raise SpecError([SpecIssue("config", "enclii:spec", "is encrypted (set with --secret) but is not a "
+                                                            "secret; set it in clear: pulumi config set enclii:spec "
+                                                            "platform.yaml")])
+    spec = load_spec(stack_dir, spec_file, tenant_files or [], python_tenants, merged)
+    for warning in plaintext_secret_warnings():
+        pulumi.log.warn(warning)
     placeholders = os.environ.get(SYNTH_ENV) == "1"
     secrets, unset = _secret_values(cfg.get_object("tenantSecrets"), spec, placeholders)
-    pr = cfg.get_int("prNumber")
-    return StackSettings(
+    pr = _config_value(cfg, "prNumber", "int")
+    settings = StackSettings(
         spec=spec,
         kubeconfig=cfg.get_secret("kubeconfig"),
         tenant_secrets=secrets,
@@ -187,3 +316,6 @@ def load_stack_settings(
         pr_number=pr,
         placeholders=placeholders,
     )
+    for seen in _OBSERVERS:
+        seen.append(settings)
+    return settings

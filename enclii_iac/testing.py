@@ -100,6 +100,9 @@ COMPUTED_OUTPUTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
 CALL_RESULTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 """Deterministic results of invokes (data sources), by token; an unknown invoke returns {}."""
 
+SECRET_CALL_OUTPUTS: dict[str, tuple[str, ...]] = {}
+"""Results of invokes that are secrets (a tunnel token), by token: synth redacts their values everywhere."""
+
 
 def is_secret_value(value: Any) -> bool:
     """True for a secret as it reaches the monitor (the sig-wrapped dict)."""
@@ -219,9 +222,17 @@ class RecordingMocks(_mocks.Mocks):
             return str(int(hashlib.sha256(args.name.encode()).hexdigest()[:7], 16)), state
         return f"{args.name}-id", state
 
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        """Every invoke: ``(token, args, result)``."""
+        self._lock = threading.Lock()
+
     def call(self, args: _mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         fn = CALL_RESULTS.get(args.token)
-        return (fn(dict(args.args)) if fn else {}), []
+        result = fn(dict(args.args)) if fn else {}
+        with self._lock:
+            self.calls.append((args.token, dict(args.args), dict(result)))
+        return result, []
 
 
 class Recorder(_mocks.MockMonitor):

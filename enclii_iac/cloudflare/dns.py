@@ -10,6 +10,7 @@ from typing import Final
 
 import pulumi
 
+from enclii_iac import providers
 from enclii_iac.cloudflare._cf import cf
 from enclii_iac.cloudflare.tunnel import CloudflareTunnel
 from enclii_iac.models.edge import EdgeSpec, ZoneSettingsSpec
@@ -48,8 +49,19 @@ class DnsRecords(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
         *,
         tunnel: CloudflareTunnel,
-        provider: cf.Provider,
+        provider: cf.Provider | None = None,
+        protect: bool = False,
     ) -> None:
+        """Declare the proxied CNAMEs of ``tunnel.plan`` and the zone settings.
+
+        :param name: logical name; children are ``<name>-<record key>`` and ``<name>-<setting>``.
+        :param args: the edge spec (``zone_id``, ``zone_settings``).
+        :param opts: resource options; ``opts.providers`` may carry the Cloudflare provider.
+        :param tunnel: the tunnel the records point at (its plan lists the names).
+        :param provider: the Cloudflare provider (default: the one in ``opts.providers``; required).
+        :param protect: protect the records (production): deleting one takes its hostname offline.
+        """
+        provider = providers.require(provider, opts, "cloudflare", component="DnsRecords", argument="provider")
         plan: EdgePlan = tunnel.plan
         super().__init__(TYPE_DNS_RECORDS, name, None, opts)
         self.spec = args
@@ -65,7 +77,7 @@ class DnsRecords(pulumi.ComponentResource):
                 proxied=True,
                 ttl=AUTO_TTL,
                 comment=RECORD_COMMENT,
-                opts=cf_opts,
+                opts=pulumi.ResourceOptions.merge(cf_opts, pulumi.ResourceOptions(protect=protect)),
             )
         self.zone_settings: dict[str, cf.ZoneSetting] = {}
         if args.zone_settings is not None:

@@ -94,7 +94,10 @@ def container(spec: TunnelSpec) -> Manifest:
         "volumeMounts": [{"name": "token", "mountPath": TOKEN_DIR, "readOnly": True}],
         "ports": [{"name": METRICS_PORT_NAME, "containerPort": spec.metrics_port, "protocol": "TCP"}],
         "readinessProbe": {**probe, "initialDelaySeconds": 5, "failureThreshold": 3},
-        "livenessProbe": {**probe, "initialDelaySeconds": 10, "failureThreshold": 6},
+        # /ready is "connected to Cloudflare's edge": an edge outage must not restart every connector at once,
+        # so liveness asks only whether the process answers (/healthcheck of the same metrics server)
+        "livenessProbe": {**probe, "httpGet": {"path": "/healthcheck", "port": METRICS_PORT_NAME},
+                          "initialDelaySeconds": 10, "failureThreshold": 6},
         "resources": {
             "requests": {"cpu": spec.cpu, "memory": spec.memory, "ephemeral-storage": "16Mi"},
             "limits": {"cpu": spec.cpu_limit, "memory": spec.memory_limit, "ephemeral-storage": "64Mi"},
@@ -172,7 +175,11 @@ def pdb(spec: TunnelSpec, ns: str) -> Manifest:
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": _meta(APP, ns, spec),
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(spec)}},
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": selector(spec)},
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",  # a crash-looping connector never blocks a drain
+        },
     }
 
 

@@ -18,6 +18,7 @@ PERMISSION_GROUPS_INVOKE = (
     "cloudflare:index/getAccountApiTokenPermissionGroupsList:getAccountApiTokenPermissionGroupsList"
 )
 CUSTOM_HOSTNAME = "cloudflare:index/customHostname:CustomHostname"
+SERVICE_TOKEN = "cloudflare:index/zeroTrustAccessServiceToken:ZeroTrustAccessServiceToken"
 
 
 def _hex(*parts: str, n: int = 32) -> str:
@@ -68,8 +69,15 @@ def _custom_hostname(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _service_token(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    return {"clientId": _hex("client-id", name) + ".access", "clientSecret": _hex("client-secret", name, n=64)}
+
+
 def install() -> None:
     """Register the Cloudflare stand-ins with ``enclii_iac.testing`` (idempotent)."""
     testing.CALL_RESULTS[TOKEN_INVOKE] = _token
+    testing.SECRET_CALL_OUTPUTS[TOKEN_INVOKE] = ("token",)
+    testing.COMPUTED_OUTPUTS[SERVICE_TOKEN] = _service_token
+    testing.SECRET_OUTPUTS[SERVICE_TOKEN] = ("clientSecret",)
     testing.CALL_RESULTS[PERMISSION_GROUPS_INVOKE] = _groups
     testing.COMPUTED_OUTPUTS[CUSTOM_HOSTNAME] = _custom_hostname

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import pulumi
 
+from enclii_iac import providers
 from enclii_iac.cloudflare._cf import cf
 from enclii_iac.errors import SpecError, SpecIssue
 from enclii_iac.models.edge import R2_TOKEN_PERMISSION_GROUPS, EdgeSpec, R2BucketSpec, R2Spec
@@ -180,11 +181,20 @@ class R2Storage(pulumi.ComponentResource):
         args: EdgeSpec,
         opts: pulumi.ResourceOptions | None = None,
         *,
-        provider: cf.Provider,
+        provider: cf.Provider | None = None,
         protect: bool = False,
     ) -> None:
+        """Declare the buckets of ``args.r2`` with their rules and tokens.
+
+        :param name: logical name; children are ``<name>-<bucket key>[-lifecycle|-cors|-lock|-token-<t>]``.
+        :param args: the edge spec (``account_id`` and ``r2.buckets`` are used).
+        :param opts: resource options; ``opts.providers`` may carry the Cloudflare provider.
+        :param provider: the Cloudflare provider (default: the one in ``opts.providers``; required).
+        :param protect: protect and retain stateful buckets and their lock rules (production).
+        """
         if args.r2 is None:
             raise SpecError([SpecIssue("edge", "edge.r2", "no R2 buckets are declared; do not declare R2Storage")])
+        provider = providers.require(provider, opts, "cloudflare", component="R2Storage", argument="provider")
         r2: R2Spec = args.r2
         super().__init__(TYPE_R2_STORAGE, name, None, opts)
         self.spec = args
@@ -228,7 +238,8 @@ class R2Storage(pulumi.ComponentResource):
                     bucket_name=bucket.name,
                     jurisdiction=b.jurisdiction,
                     rules=lifecycle_rules(b),
-                    opts=cf_opts,
+                    # a lifecycle rule can expire every object: it changes only deliberately in production
+                    opts=pulumi.ResourceOptions.merge(cf_opts, pulumi.ResourceOptions(protect=keep)),
                 )
             if b.cors:
                 self.cors[key] = cf.R2BucketCors(
@@ -269,7 +280,7 @@ class R2Storage(pulumi.ComponentResource):
                         }
                     ],
                     opts=pulumi.ResourceOptions.merge(
-                        cf_opts, pulumi.ResourceOptions(additional_secret_outputs=["value"])
+                        cf_opts, pulumi.ResourceOptions(additional_secret_outputs=["value"], protect=keep)
                     ),
                 )
                 self.tokens[key][token_key] = token

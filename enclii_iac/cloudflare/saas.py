@@ -11,6 +11,7 @@ from typing import Any
 
 import pulumi
 
+from enclii_iac import providers
 from enclii_iac.cloudflare._cf import cf
 from enclii_iac.cloudflare.dns import DnsRecords
 from enclii_iac.cloudflare.tunnel import CloudflareTunnel
@@ -64,9 +65,22 @@ class CustomDomains(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
         *,
         tunnel: CloudflareTunnel,
-        provider: cf.Provider,
+        provider: cf.Provider | None = None,
         dns: DnsRecords | None = None,
+        protect: bool = False,
     ) -> None:
+        """Declare the fallback origin and one custom hostname per tenant domain of ``tunnel.plan``.
+
+        :param name: logical name; children are ``<name>-fallback`` and ``<name>-<domain>``.
+        :param args: the edge spec (``zone_id`` and ``custom_domains``).
+        :param opts: resource options; ``opts.providers`` may carry the Cloudflare provider.
+        :param tunnel: the tunnel whose plan lists the domains (validated, cap included, when it was declared).
+        :param provider: the Cloudflare provider (default: the one in ``opts.providers``; required).
+        :param dns: the DnsRecords declaring the fallback origin's record; the fallback origin waits for it.
+        :param protect: protect the fallback origin and the custom hostnames (production): a deleted custom
+            hostname takes the tenant's domain offline until it is validated again.
+        """
+        provider = providers.require(provider, opts, "cloudflare", component="CustomDomains", argument="provider")
         plan: EdgePlan = tunnel.plan  # validated (cap included) when the tunnel was declared
         if not args.custom_domains.enabled or plan.fallback_origin is None:
             from enclii_iac.errors import SpecError, SpecIssue
@@ -93,7 +107,10 @@ class CustomDomains(pulumi.ComponentResource):
             zone_id=args.zone_id,
             origin=plan.fallback_origin,
             opts=pulumi.ResourceOptions.merge(
-                cf_opts, pulumi.ResourceOptions(depends_on=[fallback_record] if fallback_record is not None else None)
+                cf_opts,
+                pulumi.ResourceOptions(
+                    depends_on=[fallback_record] if fallback_record is not None else None, protect=protect
+                ),
             ),
         )
         ssl: cf.CustomHostnameSslArgsDict = {
@@ -108,7 +125,9 @@ class CustomDomains(pulumi.ComponentResource):
                 zone_id=args.zone_id,
                 hostname=hostname,
                 ssl=ssl,
-                opts=pulumi.ResourceOptions.merge(cf_opts, pulumi.ResourceOptions(depends_on=[self.fallback])),
+                opts=pulumi.ResourceOptions.merge(
+                    cf_opts, pulumi.ResourceOptions(depends_on=[self.fallback], protect=protect)
+                ),
             )
         target = plan.fallback_origin
         per_host = [

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from enclii_iac import providers
 from enclii_iac.cloudflare import manifests as m
 from enclii_iac.cloudflare._cf import cf
 from enclii_iac.models.edge import EdgeSpec
@@ -61,14 +62,34 @@ class CloudflareTunnel(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
         *,
         domain: str,
-        provider: cf.Provider,
-        k8s_provider: k8s.Provider,
+        provider: cf.Provider | None = None,
+        k8s_provider: k8s.Provider | None = None,
         routes: Sequence[TenantRoute] = (),
         domains: Sequence[TenantDomain] = (),
         ingress: IngressSpec = _DEFAULT_INGRESS,
         protect: bool = False,
     ) -> None:
+        """Declare the tunnel, its ingress rules and the cloudflared connector in the cluster.
+
+        :param name: logical name; children are ``<name>-secret``, ``-tunnel``, ``-config``, ``-ns``, ``-token``,
+            ``-sa``, ``-connector``, ``-pdb``, ``-metrics`` and ``-netpol-<policy>``.
+        :param args: the edge spec (``account_id``, ``tunnel``, ``hosts``, preview wildcard, custom domains).
+        :param opts: resource options; ``opts.providers`` may carry the Cloudflare and Kubernetes providers.
+        :param domain: the zone (the platform domain); routes must lie inside it.
+        :param provider: the Cloudflare provider (default: the one in ``opts.providers``; required).
+        :param k8s_provider: the cluster's Kubernetes provider (default: the one in ``opts.providers``; required).
+        :param routes: tenant HTTP routes (``tenant_edge(spec.tenants).routes``), served by Traefik.
+        :param domains: tenant custom domains (``tenant_edge(spec.tenants).domains``).
+        :param ingress: where Traefik and the connector live (``PlatformSpec.ingress``).
+        :param protect: protect the tunnel and its secret (replacing either changes the tunnel id).
+        :raises SpecError: a route outside the zone, a hostname claimed twice, too many custom domains or a
+            missing provider, before anything is declared.
+        """
         plan = plan_edge(args, domain, routes, domains, ingress=ingress)  # raises before anything is declared
+        provider = providers.require(provider, opts, "cloudflare", component="CloudflareTunnel", argument="provider")
+        k8s_provider = providers.require(
+            k8s_provider, opts, "kubernetes", component="CloudflareTunnel", argument="k8s_provider"
+        )
         super().__init__(TYPE_CLOUDFLARE_TUNNEL, name, None, opts)
         self.spec = args
         self.plan: EdgePlan = plan
@@ -105,7 +126,7 @@ class CloudflareTunnel(pulumi.ComponentResource):
                     for rule in plan.ingress
                 ]
             ),
-            opts=cf_opts,
+            opts=pulumi.ResourceOptions.merge(cf_opts, pulumi.ResourceOptions(protect=protect)),
         )
         token = cf.get_zero_trust_tunnel_cloudflared_token_output(
             account_id=args.account_id,

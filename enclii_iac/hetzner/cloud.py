@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pulumi
-import pulumi_hcloud as hcloud
-import pulumi_tls as tls
 
 from enclii_iac import host_defaults as hd
+from enclii_iac import providers
+from enclii_iac._lazy import LazyModule
 from enclii_iac.hetzner import helpers as h
 from enclii_iac.hetzner.node import ClusterNode, ssh_connection
 from enclii_iac.models.host import CloudServerSpec
 from enclii_iac.naming import child_name, dns_label, type_token
 from enclii_iac.render import host as r
+
+if TYPE_CHECKING:
+    import pulumi_hcloud as hcloud
+    import pulumi_tls as tls
+else:
+    hcloud = LazyModule("pulumi_hcloud")
+    tls = LazyModule("pulumi_tls")
 
 TYPE_CLOUD_SERVER = type_token("CloudServer")
 
@@ -38,11 +46,28 @@ class CloudServer(pulumi.ComponentResource):
     node_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: CloudServerSpec, opts: pulumi.ResourceOptions | None = None, *,
-                 provider: hcloud.Provider, ssh_private_key: pulumi.Input[str], node_name: str | None = None,
+                 provider: hcloud.Provider | None = None, ssh_private_key: pulumi.Input[str],
+                 node_name: str | None = None,
                  network: hcloud.Network | None = None, subnet: hcloud.NetworkSubnet | None = None,
                  placement_group: hcloud.PlacementGroup | None = None,
                  ssh_keys: Sequence[hcloud.SshKey] | None = None, peers: Sequence[str] = (),
                  cluster_cidr: str = hd.CLUSTER_CIDR, protect: bool = False) -> None:
+        """Declare the server, its host key, SSH keys, firewall, addresses and volumes.
+
+        :param name: logical name (the server's name unless ``node_name`` is given).
+        :param args: the cloud server spec.
+        :param opts: resource options; ``opts.providers`` may carry the hcloud (and tls) providers.
+        :param provider: the Hetzner Cloud provider (default: the one in ``opts.providers``; required).
+        :param ssh_private_key: the deploy key Pulumi logs in with (a secret).
+        :param node_name: the host key in the spec (node and label name). Default: ``name``.
+        :param network: the private network, with ``subnet``, when ``args.private_ip`` is set.
+        :param placement_group: the spread group the server joins.
+        :param ssh_keys: hcloud SSH keys shared by several servers (``Hosts``); default: declared here.
+        :param peers: addresses of the other cluster nodes the firewall admits on the k3s ports.
+        :param cluster_cidr: the pod range the firewall admits.
+        :param protect: protect the server, its addresses, volumes and host key (production).
+        """
+        provider = providers.require(provider, opts, "hcloud", component="CloudServer", argument="provider")
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=[provider]))
         super().__init__(TYPE_CLOUD_SERVER, name, None, opts)
         spec = args

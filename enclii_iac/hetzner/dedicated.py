@@ -39,6 +39,17 @@ class DedicatedHost(pulumi.ComponentResource):
     def __init__(self, name: str, args: DedicatedHostSpec, opts: pulumi.ResourceOptions | None = None, *,
                  ssh_private_key: pulumi.Input[str], node_name: str | None = None,
                  peers: Sequence[str] = (), cluster_cidr: str = hd.CLUSTER_CIDR, protect: bool = False) -> None:
+        """Declare the admin and hardening steps of an adopted dedicated server.
+
+        :param name: logical name; the steps are ``<name>-admin`` and ``<name>-harden``.
+        :param args: the dedicated host spec (address, pinned host key, allow-lists, ...).
+        :param opts: resource options; ``opts.providers`` may carry the command provider.
+        :param ssh_private_key: the deploy key Pulumi logs in with (a secret).
+        :param node_name: the host key in the spec (node name). Default: ``name``.
+        :param peers: addresses of the other cluster nodes the firewall admits on the k3s ports.
+        :param cluster_cidr: the pod range the firewall admits.
+        :param protect: protect the steps (production): ``pulumi destroy`` stops until they are unprotected.
+        """
         super().__init__(TYPE_DEDICATED_HOST, name, None, opts)
         spec = args
         key = node_name or name

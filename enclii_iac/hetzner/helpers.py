@@ -7,12 +7,18 @@ returns it; the pure ``hcloud_firewall_rules`` turns enclii inbound rules into h
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import pulumi
-import pulumi_hcloud as hcloud
 
+from enclii_iac._lazy import LazyModule
 from enclii_iac.models.host import PrivateNetworkSpec, VolumeSpec
 from enclii_iac.render.host import InboundRule
+
+if TYPE_CHECKING:
+    import pulumi_hcloud as hcloud
+else:
+    hcloud = LazyModule("pulumi_hcloud")
 
 MANAGED_LABELS: dict[str, str] = {"managed-by": "enclii-iac"}
 """Labels on every hcloud resource enclii_iac declares."""

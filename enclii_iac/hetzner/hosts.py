@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import TYPE_CHECKING
 
 import pulumi
-import pulumi_hcloud as hcloud
 
 from enclii_iac import host_defaults as hd
+from enclii_iac import providers
+from enclii_iac._lazy import LazyModule
 from enclii_iac.errors import SpecError, SpecIssue
 from enclii_iac.hetzner import helpers as h
 from enclii_iac.hetzner.cloud import CloudServer
@@ -16,6 +18,11 @@ from enclii_iac.hetzner.node import ClusterNode
 from enclii_iac.models.host import HostsSpec
 from enclii_iac.naming import child_name, type_token
 from enclii_iac.render import host as r
+
+if TYPE_CHECKING:
+    import pulumi_hcloud as hcloud
+else:
+    hcloud = LazyModule("pulumi_hcloud")
 
 TYPE_HOSTS = type_token("Hosts")
 
@@ -56,11 +63,23 @@ class Hosts(pulumi.ComponentResource):
     def __init__(self, name: str, args: HostsSpec, opts: pulumi.ResourceOptions | None = None, *,
                  ssh_private_key: pulumi.Input[str], hcloud_provider: hcloud.Provider | None = None,
                  cluster_cidr: str = hd.CLUSTER_CIDR, protect: bool = False) -> None:
+        """Declare every host of ``args`` and what cloud servers share.
+
+        :param name: logical name; hosts are ``<name>-<host key>``, the network ``<name>-net``.
+        :param args: the hosts spec (dedicated and cloud servers, the private network).
+        :param opts: resource options; ``opts.providers`` may carry the hcloud (and command) providers.
+        :param ssh_private_key: the deploy key Pulumi logs in with (a secret).
+        :param hcloud_provider: the Hetzner Cloud provider (default: the one in ``opts.providers``); needed
+            only for cloud servers.
+        :param cluster_cidr: the pod range the host firewalls admit.
+        :param protect: protect the servers, addresses, volumes and steps (production).
+        """
         spec = args
+        hcloud_provider = providers.resolve(hcloud_provider, opts, "hcloud")
         if spec.cloud and hcloud_provider is None:
             raise SpecError([SpecIssue("", "hosts.cloud",
                                        "cloud servers need an hcloud provider (pass hcloud_provider=hcloud.Provider"
-                                       "(..., token=<secret>))")])
+                                       "(..., token=<secret>) or opts=pulumi.ResourceOptions(providers=[...]))")])
         if hcloud_provider is not None:
             opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=[hcloud_provider]))
         super().__init__(TYPE_HOSTS, name, None, opts)

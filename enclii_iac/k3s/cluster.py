@@ -15,8 +15,9 @@ from enclii_iac import host_defaults as hd
 from enclii_iac.errors import SpecError, SpecIssue
 from enclii_iac.hetzner._command import remote
 from enclii_iac.hetzner.node import ClusterNode
-from enclii_iac.models.cluster import K3sClusterSpec
+from enclii_iac.models.cluster import K3sClusterSpec, api_server_url
 from enclii_iac.naming import child_name, type_token
+from enclii_iac.render import api_access as ra
 from enclii_iac.render import host as r
 
 TYPE_K3S_CLUSTER = type_token("K3sCluster")
@@ -142,8 +143,30 @@ class K3sCluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: K3sClusterSpec, opts: pulumi.ResourceOptions | None = None, *,
                  nodes: Mapping[str, ClusterNode], etcd_s3: EtcdS3Credentials | None = None,
-                 protect: bool = False) -> None:
+                 api_tunnel_token: pulumi.Input[str] | None = None, protect: bool = False) -> None:
+        """Install k3s on ``nodes`` and expose the kubeconfig and a Kubernetes provider.
+
+        :param name: logical name; children are ``<name>-token``, ``-agent-token``, ``<name>-<node>-k3s``,
+            ``-kubeconfig``, ``-provider`` (and the upgrade controller's, and ``<name>-<server>-api-connector``).
+        :param args: the cluster spec (servers, agents, hardening, snapshots, upgrades, ``apiAccess``).
+        :param opts: resource options; ``opts.providers`` may carry the random and command providers.
+        :param nodes: the hosts by key (``Hosts.nodes``); every server and agent key must be one of them.
+        :param etcd_s3: where etcd snapshots are copied and the scoped keys to write them (required when
+            ``etcdSnapshots.bucket`` is set).
+        :param api_tunnel_token: with ``apiAccess.mode: tunnel``, the API tunnel's connector token
+            (``ClusterApiAccess.connector_token``); the connector is installed on every server.
+        :param protect: protect the tokens and install steps (production).
+        :raises SpecError: unknown node keys, mixed host kinds, snapshot credentials that disagree with the
+            spec, a tunnel without its token; before anything is declared.
+        """
         spec = args
+        tunnel = spec.api_access.mode == "tunnel"
+        if tunnel and api_tunnel_token is None:
+            raise SpecError([SpecIssue("", "cluster.apiAccess.mode", "tunnel: pass api_tunnel_token="
+                                       "ClusterApiAccess(...).connector_token (the connector runs on the servers)")])
+        if not tunnel and api_tunnel_token is not None:
+            raise SpecError([SpecIssue("", "cluster.apiAccess.mode",
+                                       "api_tunnel_token is only used with mode: tunnel")])
         _check(spec, nodes, etcd_s3)
         super().__init__(TYPE_K3S_CLUSTER, name, None, opts)
         self.spec = spec
@@ -153,9 +176,9 @@ class K3sCluster(pulumi.ComponentResource):
                                                  opts=keep)
         first = nodes[spec.servers[0]]
         join_url = first.internal_address.apply(lambda a: f"https://{_host(a)}:{hd.API_PORT}")
-        self.api_server_url = (pulumi.Output.from_input(f"https://{spec.api_endpoint}:{hd.API_PORT}")
-                               if spec.api_endpoint else
-                               first.public_address.apply(lambda a: f"https://{_host(a)}:{hd.API_PORT}"))
+        fixed_url = api_server_url(spec)
+        self.api_server_url = (pulumi.Output.from_input(fixed_url) if fixed_url is not None else
+                               first.public_address.apply(lambda a: str(api_server_url(spec, a))))
         extra_exempt = [hd.SYSTEM_UPGRADE_NAMESPACE] if spec.upgrade.enabled else []
         s3_out: pulumi.Output[r.EtcdS3Settings | None]
         if etcd_s3 is not None:
@@ -193,6 +216,22 @@ class K3sCluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*node.ready, *after],
                                             protect=protect, retain_on_delete=protect),
             )
+        self.connector_steps: dict[str, remote.Command] = {}
+        if tunnel:
+            assert api_tunnel_token is not None
+            image = spec.api_access.connector_image
+            connector: pulumi.Output[str] = pulumi.Output.secret(pulumi.Output.from_input(api_tunnel_token).apply(
+                lambda t: ra.render_connector_script(token=str(t), image=image)))
+            for key in spec.servers:
+                node = nodes[key]
+                self.connector_steps[key] = remote.Command(
+                    child_name(name, key, "api-connector"),
+                    connection=node.connection,
+                    create=r.shell_for(node.user),
+                    stdin=connector,
+                    triggers=[connector.apply(r.sha256_hex)],
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.install_steps[key]]),
+                )
         first_step = self.install_steps[spec.servers[0]]
         self.kubeconfig_step = remote.Command(
             child_name(name, "kubeconfig"),
@@ -204,8 +243,12 @@ class K3sCluster(pulumi.ComponentResource):
         )
         self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(self.kubeconfig_step.stdout, self.api_server_url)
                                                .apply(lambda v: r.rewrite_kubeconfig(str(v[0] or ""), str(v[1]), name)))
+        # clusterIdentifier: the provider is replaced (and every Kubernetes object with it) only if the cluster
+        # itself changes, never because the kubeconfig's server moves (allowlist -> tunnel, a new apiEndpoint)
         self.provider = k8s.Provider(child_name(name, "provider"), kubeconfig=self.kubeconfig,
-                                     opts=pulumi.ResourceOptions(parent=self))
+                                     cluster_identifier=name,
+                                     opts=pulumi.ResourceOptions(parent=self,
+                                                                 depends_on=list(self.connector_steps.values())))
         self.upgrade_resources: list[pulumi.Resource] = []
         if spec.upgrade.enabled:
             self._upgrades(name)

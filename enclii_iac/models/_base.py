@@ -5,17 +5,40 @@ No Pulumi import here: specs are plain, frozen, validated data.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+import pydantic
+import pydantic_core
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic._internal._model_construction import ModelMetaclass
 from pydantic.alias_generators import to_camel
 
 from enclii_iac.naming import DNS_LABEL_MAX, RFC1123_LABEL
 
 
-class StrictModel(BaseModel):
-    """Frozen, unknown fields rejected; YAML uses camelCase, Python uses snake_case (both accepted)."""
+class _SpecModelMeta(ModelMetaclass):
+    """Building a spec in Python (``ServiceSpec(...)``) raises :class:`enclii_iac.SpecError` naming the caller's
+    file and line, the model and the field path (``tenants.py:12 Replicas: min must be <= max``), as YAML
+    errors name the document and the field. Only direct calls go through here: pydantic validates nested
+    data and ``model_validate`` without calling the class, so the YAML loader keeps its own paths."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ValidationError as exc:
+            if _is_internal(sys._getframe(1).f_code.co_filename):
+                raise  # enclii_iac's own code (the YAML loader) reports it with the document's field path
+            raise python_spec_error(exc, cls.__name__) from None
+
+
+class StrictModel(BaseModel, metaclass=_SpecModelMeta):
+    """Frozen, unknown fields rejected; YAML uses camelCase, Python uses snake_case (both accepted).
+
+    Invalid values given in Python raise :class:`enclii_iac.SpecError` (a ``ValueError``) with the caller's
+    file and line and the field path."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -31,6 +54,49 @@ class StrictModel(BaseModel):
     def to_data(self) -> dict[str, Any]:
         """The spec as plain data with YAML (camelCase) keys, defaults left out."""
         return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PYDANTIC_DIRS = tuple(
+    os.path.dirname(os.path.abspath(m.__file__ or "")) for m in (pydantic, pydantic_core) if m.__file__
+)
+
+
+def _is_internal(filename: str) -> bool:
+    path = os.path.abspath(filename)
+    return path.startswith((_PACKAGE_DIR + os.sep, *[d + os.sep for d in _PYDANTIC_DIRS]))
+
+
+def caller_location() -> str:
+    """``file:line`` of the innermost frame outside enclii_iac and pydantic (the user's call), path relative
+    to the working directory when below it; ``""`` when there is none."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if not _is_internal(frame.f_code.co_filename):
+            path = os.path.abspath(frame.f_code.co_filename)
+            rel = os.path.relpath(path) if path.startswith(os.getcwd() + os.sep) else path
+            return f"{rel}:{frame.f_lineno}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return ""
+
+
+def python_spec_error(exc: ValidationError, model: str) -> Exception:
+    """A SpecError for a model built in Python: document ``<file>:<line> <Model>``, snake_case field paths."""
+    from pydantic.alias_generators import to_snake
+
+    from enclii_iac.models.loader import issues_from_validation
+
+    where = caller_location()
+    document = f"{where} {model}" if where else model
+    issues = issues_from_validation(exc, document)
+    from enclii_iac.errors import SpecError, SpecIssue
+
+    return SpecError(
+        [
+            SpecIssue(i.document, ".".join(to_snake(p) if p[:1].isalpha() else p for p in i.path.split(".")), i.message)
+            for i in issues
+        ]
+    )
 
 
 def _dns_label(value: str) -> str:
@@ -112,9 +178,22 @@ def _env_name(value: str) -> str:
 EnvName = Annotated[str, AfterValidator(_env_name)]
 
 
+ENV_VALUE_MAX_BYTES = 64 * 1024
+"""One environment value: Linux refuses a single ``NAME=value`` string above 128 KiB at exec."""
+
+
 def _env_value(value: str) -> str:
     if "\x00" in value:
         raise ValueError("environment values cannot contain NUL bytes")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError("environment values must be valid Unicode (no lone surrogates)") from None
+    if size > ENV_VALUE_MAX_BYTES:
+        raise ValueError(
+            f"an environment value of {size} bytes is above {ENV_VALUE_MAX_BYTES // 1024} KiB; mount large "
+            "configuration from a volume or bake it into the image"
+        )
     return value
 
 
@@ -135,15 +214,25 @@ _MEM_UNITS = {
 }
 
 
+CPU_MAX_MILLIS = 1024 * 1000
+"""No CPU quantity above 1024 cores: beyond any machine enclii runs on (node-level fit is checked per platform)."""
+MEMORY_MAX_BYTES = 2**50
+"""No memory or storage quantity above 1 PiB (Kubernetes quantities beyond int64 are refused by the API)."""
+
+
 def _cpu(value: str) -> str:
-    if not _CPU.fullmatch(value) or cpu_millis(value) <= 0:
-        raise ValueError(f"{value!r} is not a CPU quantity (e.g. 250m, 0.5, 2)")
+    if len(value) > 32 or not _CPU.fullmatch(value) or cpu_millis(value) <= 0:
+        raise ValueError(f"{value[:40]!r} is not a CPU quantity (e.g. 250m, 0.5, 2)")
+    if cpu_millis(value) > CPU_MAX_MILLIS:
+        raise ValueError(f"{value!r} is more CPU than any node has (at most {CPU_MAX_MILLIS // 1000} cores)")
     return value
 
 
 def _memory(value: str) -> str:
-    if not _MEM.fullmatch(value) or memory_bytes(value) <= 0:
-        raise ValueError(f"{value!r} is not a memory quantity (e.g. 256Mi, 1Gi)")
+    if len(value) > 32 or not _MEM.fullmatch(value) or memory_bytes(value) <= 0:
+        raise ValueError(f"{value[:40]!r} is not a memory quantity (e.g. 256Mi, 1Gi)")
+    if memory_bytes(value) > MEMORY_MAX_BYTES:
+        raise ValueError(f"{value!r} is more than any node or volume holds (at most 1Pi)")
     return value
 
 

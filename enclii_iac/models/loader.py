@@ -5,6 +5,8 @@ Every error names the document (``file#n kind name``), the field path and the fi
 
 from __future__ import annotations
 
+import datetime
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from enclii_iac.errors import SpecError, SpecIssue
-from enclii_iac.models.platform import PlatformSpec
+from enclii_iac.models.platform import PlatformDocument, PlatformSpec
 from enclii_iac.models.service import ServiceDocument, ServiceSpec
 from enclii_iac.models.tenant import ProjectBody, ProjectDocument, ProjectSpec
 
@@ -34,6 +36,12 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:  # a list or mapping as a key (`? [a, b]: c`)
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a {type(key).__name__} cannot be a mapping key; keys are names", key_node.start_mark
+            ) from None
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
@@ -83,10 +91,26 @@ def issues_from_validation(exc: ValidationError, document: str, prefix: str = ""
     return issues
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, BaseModel):  # specs built in Python, merged into YAML data (tenants.py)
+        return value.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    if isinstance(value, datetime.date | datetime.time):  # YAML reads 2024-01-01 as a date; fields take strings
+        return value.isoformat()
+    raise TypeError(f"a {type(value).__name__} is not a YAML value")
+
+
 def validate_model(model: type[M], data: Any, document: str, prefix: str = "") -> M:
-    """``model.model_validate(data)`` raising SpecError with field paths instead of pydantic's error."""
+    """Validate YAML (or stack config) data as ``model``, raising SpecError with field paths.
+
+    Strict, as JSON Schema is: a string is never coerced to a number or a boolean (``port: "8080"`` is an
+    error, as it is for the schema `enclii-iac schema` prints and for Kubernetes), so an editor using the
+    schema and ``enclii-iac validate`` agree."""
     try:
-        return model.model_validate(data)
+        text = json.dumps(data, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise SpecError([SpecIssue(document, prefix, f"not a YAML mapping of plain values: {exc}")]) from None
+    try:
+        return model.model_validate_json(text, strict=True)
     except ValidationError as exc:
         raise SpecError(issues_from_validation(exc, document, prefix)) from None
 
@@ -121,15 +145,76 @@ class Documents:
         return out
 
 
+MAX_YAML_NODES = 1_000_000
+"""Most values one YAML document may expand to, aliases counted each time they are used: a few anchors
+(``&image``) are fine, a "billion laughs" document is refused before it is built."""
+
+
+def _expanded_size(root: yaml.Node) -> int | None:
+    """How many nodes ``root`` expands to with every alias followed; None for a recursive alias (a cycle)."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+
+    def children(node: yaml.Node) -> list[yaml.Node]:
+        if isinstance(node, yaml.MappingNode):
+            return [n for pair in node.value for n in pair]
+        if isinstance(node, yaml.SequenceNode):
+            return list(node.value)
+        return []
+
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children(node))
+            continue
+        if key in sizes:
+            continue
+        on_path.add(key)
+        stack.append((node, True))
+        for child in children(node):
+            if id(child) in on_path:
+                return None
+            if id(child) not in sizes:
+                stack.append((child, False))
+    return sizes[id(root)]
+
+
 def parse_yaml(text: str, source: str) -> list[Any]:
-    """All YAML documents of ``text`` (empty documents dropped); YAML errors carry the line."""
+    """All YAML documents of ``text`` (empty documents dropped); YAML errors carry the line.
+
+    Documents that expand beyond :data:`MAX_YAML_NODES` through aliases, recursive aliases and nesting too
+    deep to build are refused like any other invalid YAML."""
+    docs: list[Any] = []
     try:
-        docs = list(yaml.load_all(text, Loader=_UniqueKeyLoader))  # noqa: S506 - a SafeLoader subclass
+        loader = _UniqueKeyLoader(text)
+        try:
+            index = 0
+            while loader.check_node():
+                node = loader.get_node()
+                index += 1
+                if node is None:
+                    continue
+                size = _expanded_size(node)
+                where = f"document {index}"
+                if size is None:
+                    raise SpecError([SpecIssue(source, where, "invalid YAML: a recursive alias (an anchor used "
+                                                              "inside itself)")])
+                if size > MAX_YAML_NODES:
+                    raise SpecError([SpecIssue(source, where, f"invalid YAML: aliases expand it to {size:,} values "
+                                                              f"(at most {MAX_YAML_NODES:,}); write the values out")])
+                docs.append(loader.construct_document(node))
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "?"
         problem = getattr(exc, "problem", None) or str(exc)
         raise SpecError([SpecIssue(source, where, f"invalid YAML: {problem}")]) from None
+    except RecursionError:
+        raise SpecError([SpecIssue(source, "", "invalid YAML: nested too deeply")]) from None
     return [d for d in docs if d is not None]
 
 
@@ -183,17 +268,10 @@ def load_documents(texts: Iterable[tuple[str, str]]) -> Documents:
                     if out.platform is not None:
                         issues.append(SpecIssue(named, "kind", f"a second Platform (first in {out.platform_source})"))
                         continue
-                    extra = sorted(set(doc) - {"apiVersion", "kind", "metadata", "spec"})
-                    if extra:
-                        issues.append(SpecIssue(named, extra[0], "unknown field"))
-                        continue
-                    spec = doc.get("spec")
-                    if not isinstance(spec, dict):
-                        issues.append(SpecIssue(named, "spec", "must be a mapping"))
-                        continue
-                    out.platform = dict(spec)
-                    if "name" in meta and "name" not in out.platform:
-                        out.platform["name"] = meta["name"]
+                    pldoc = validate_model(PlatformDocument, doc, named)
+                    out.platform = dict(pldoc.spec)
+                    if pldoc.metadata.name is not None and "name" not in out.platform:
+                        out.platform["name"] = pldoc.metadata.name
                     out.platform_source = named
             except SpecError as exc:
                 issues += exc.issues
@@ -212,6 +290,9 @@ def read_files(paths: Iterable[str | Path]) -> list[tuple[str, str]]:
             out.append((str(p), path.read_text(encoding="utf-8")))
         except OSError as exc:
             issues.append(SpecIssue(str(p), "", f"cannot read: {exc.strerror or exc}"))
+        except UnicodeDecodeError as exc:
+            issues.append(SpecIssue(str(p), "", f"not UTF-8 text (invalid byte at offset {exc.start}); save the "
+                                                "file as UTF-8"))
     if issues:
         raise SpecError(issues)
     return out

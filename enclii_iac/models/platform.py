@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -24,13 +24,28 @@ class IngressSpec(StrictModel):
     cluster_issuer: ShortLabel | None = Field(
         None, description="cert-manager ClusterIssuer for Ingress TLS. Default: none (TLS ends at Cloudflare)."
     )
+    pod_labels: dict[str, str] = Field(
+        default_factory=lambda: {"app.kubernetes.io/name": "traefik"},
+        description="Labels of the ingress controller's pods: only they may reach routed tenant pods. "
+        "Default: k3s's Traefik.",
+    )
+
+
+RegistryPrefix = Annotated[
+    str, Field(pattern=r"^[a-z0-9]([a-z0-9.-]{0,252}[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._-]{0,127}))*/?$")
+]
 
 
 class PolicySpec(StrictModel):
     """Guardrails enforced offline and at deploy time."""
 
     require_digests: bool = Field(True, description="Production images must be pinned by digest.")
-    allowed_registries: list[str] = Field(default_factory=list, description="Image registry prefixes. Default: any.")
+    allowed_registries: list[RegistryPrefix] = Field(
+        default_factory=list,
+        description="Registries (or repository prefixes) tenant images may come from, e.g. ghcr.io/acme/; "
+        "checked in validate, by `enclii-iac policy` and by the cluster's admission policy. Images are matched "
+        "as written (docker.io/library/nginx, not nginx). Default: any.",
+    )
 
 
 def _without_tag(image: str) -> str:
@@ -57,6 +72,11 @@ class PlatformSpec(StrictModel):
     ingress: IngressSpec = Field(default_factory=IngressSpec)
     policy: PolicySpec = Field(default_factory=PolicySpec)
     tenants: dict[ShortLabel, ProjectSpec] = Field(default_factory=dict)
+    renamed_from: list[ShortLabel] = Field(
+        default_factory=list,
+        description="Earlier names of the platform, oldest first: every resource takes aliases from each, so "
+        "renaming it keeps the k3s tokens, the tunnel, the buckets and every other identity. Default: never renamed.",
+    )
 
     @property
     def protect(self) -> bool:
@@ -71,6 +91,35 @@ class PlatformSpec(StrictModel):
             issues = cluster_host_issues(self.cluster, self.hosts)
             if issues:
                 raise ValueError("; ".join(f"{i.path}: {i.message}" for i in issues))
+        return self
+
+    @model_validator(mode="after")
+    def _api_reachable(self) -> PlatformSpec:
+        if self.cluster is None:
+            return self
+        from enclii_iac.models.cluster import api_access_issues
+
+        issues = api_access_issues(self.cluster, self.hosts, self.domain if self.edge is not None else None)
+        access = self.cluster.api_access
+        if access.mode == "tunnel" and self.edge is not None:
+            from enclii_iac.render.edge import fqdn, tenant_edge
+
+            name = fqdn(access.hostname, self.domain)
+            taken = {fqdn(h.subdomain, self.domain): f"edge.hosts.{k}" for k, h in self.edge.hosts.items()}
+            for route in tenant_edge(self.tenants).routes:
+                taken.setdefault(route.host, route.source or route.host)
+            if self.edge.custom_domains.enabled:
+                taken.setdefault(fqdn(self.edge.custom_domains.fallback_origin, self.domain),
+                                 "edge.customDomains.fallbackOrigin")
+            preview = fqdn(self.edge.preview_subdomain, self.domain)
+            if name in taken:
+                raise ValueError(f"cluster.apiAccess.hostname: {name} is already used by {taken[name]}; pick another "
+                                 "name for the API")
+            if self.edge.preview_wildcard and name.endswith("." + preview):
+                raise ValueError(f"cluster.apiAccess.hostname: {name} is inside the preview wildcard *.{preview}; "
+                                 "pick a name outside it")
+        if issues:
+            raise ValueError("; ".join(f"{i.path}: {i.message}" for i in issues))
         return self
 
     @model_validator(mode="after")
@@ -99,8 +148,19 @@ class PlatformSpec(StrictModel):
                 edge = tenant_edge(self.tenants)
                 plan_edge(self.edge, self.domain, edge.routes, edge.domains, ingress=self.ingress)
             except SpecError as exc:
-                messages = dict.fromkeys(f"{i.path}: {i.message}" if i.path else i.message for i in exc.issues)
-                raise ValueError("; ".join(messages)) from None
+                from enclii_iac.models._issues import loc_of, raise_if
+
+                raise_if("PlatformSpec", list(dict.fromkeys((loc_of(i.path), i.message) for i in exc.issues)))
+        return self
+
+    @model_validator(mode="after")
+    def _guardrails(self) -> PlatformSpec:
+        from enclii_iac.models._issues import raise_if
+        from enclii_iac.models.guards import platform_issues
+
+        if self.name in self.renamed_from:
+            raise ValueError("renamedFrom: lists the platform's own name")
+        raise_if("PlatformSpec", platform_issues(self))
         return self
 
     @model_validator(mode="after")
@@ -124,3 +184,19 @@ class PlatformSpec(StrictModel):
                                 f"digest (got {image!r}; use {_without_tag(image)}@sha256:<digest>)"
                             )
         return self
+
+
+class PlatformMetadata(StrictModel):
+    """``metadata`` of a Platform document."""
+
+    name: ShortLabel | None = Field(None, description="The platform's name; spec.name wins when both are set.")
+
+
+class PlatformDocument(StrictModel):
+    """A ``kind: Platform`` document. ``spec`` is validated as a PlatformSpec once stack config overrides and tenant
+    files are merged into it (``enclii_iac.models.loader.build_platform``)."""
+
+    api_version: Literal["enclii.dev/v1"]
+    kind: Literal["Platform"]
+    metadata: PlatformMetadata = Field(default_factory=PlatformMetadata)
+    spec: dict[str, Any]

@@ -9,6 +9,10 @@ each takes every record and returns ``Violation``s. ``tunnel_only`` runs them al
 - ``ingress_through_tunnel``: every Ingress uses the tunnel-served class, and a tunnel rule reaches it.
 - ``tunnel_config_closed``: tunnels are remotely managed, route only to in-cluster services, end in a 404.
 - ``firewall_closed``: no Hetzner firewall rule accepts the whole internet; no Hetzner load balancer.
+
+The one declared way past the tenant tunnel is the Kubernetes API (``cluster.apiAccess``, children of a
+``ClusterApiAccess``): its DNS-only records in ``allowlist`` mode (6443 stays closed except to the allow-list)
+and its own tunnel, which may route only to the API server on the server itself (``tcp://127.0.0.1:6443``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,24 @@ NON_ADDRESS_RECORDS: Final = frozenset({"TXT", "MX", "CAA"})
 
 
 WORLD: Final = frozenset({"0.0.0.0/0", "::/0"})
+
+API_ACCESS: Final = "enclii:index:ClusterApiAccess"
+API_ORIGIN: Final = "tcp://127.0.0.1:6443"
+"""The only origin the Kubernetes API's tunnel may route to: the API server on the server itself."""
+
+
+def _api_access_child(r: Any) -> bool:
+    """True for a resource declared by ClusterApiAccess (its URN names the parent's type)."""
+    return f"{API_ACCESS}$" in str(getattr(r, "urn", ""))
+
+
+def _world_like(sources: list[str]) -> str | None:
+    from enclii_iac.models.host import world_like
+
+    try:
+        return world_like(sources)
+    except ValueError:
+        return None
 
 
 def _ingresses(inputs: dict[str, Any]) -> list[dict[str, Any]]:
@@ -100,6 +122,8 @@ def dns_through_tunnel(records: list[Record]) -> list[Violation]:
         name = inputs.get("name")
         if kind in NON_ADDRESS_RECORDS:
             continue
+        if kind in ("A", "AAAA") and inputs.get("proxied") is False and _api_access_child(r):
+            continue  # the Kubernetes API's allow-list record (cluster.apiAccess.mode: allowlist)
         if kind != "CNAME":
             out.append(
                 Violation(
@@ -181,6 +205,11 @@ def tunnel_config_closed(records: list[Record]) -> list[Violation]:
             svc = str(rule.get("service") or "")
             if svc.startswith("http_status:"):
                 continue
+            if _api_access_child(r):
+                if svc != API_ORIGIN:
+                    out.append(Violation("tunnel-config", ref(r),
+                                         f"{rule.get('hostname')}: the API tunnel may route only to {API_ORIGIN}"))
+                continue
             host = svc.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
             if not host.endswith(".svc.cluster.local"):
                 out.append(
@@ -195,10 +224,13 @@ def firewall_closed(records: list[Record]) -> list[Violation]:
     """No Hetzner firewall rule accepts traffic from the whole internet; no Hetzner load balancer."""
     out = []
     for r, inputs in of_type(records, HCLOUD_FIREWALL):
+        by_port: dict[tuple[str, str], list[str]] = {}
         for rule in inputs.get("rules") or []:
             if not isinstance(rule, dict) or rule.get("direction") != "in" or rule.get("protocol") == "icmp":
                 continue
-            open_to = WORLD & set(rule.get("sourceIps") or [])
+            sources = [str(s) for s in rule.get("sourceIps") or []]
+            by_port.setdefault((str(rule.get("protocol")), str(rule.get("port"))), []).extend(sources)
+            open_to = WORLD & set(sources)
             if open_to:
                 out.append(
                     Violation(
@@ -208,6 +240,13 @@ def firewall_closed(records: list[Record]) -> list[Violation]:
                         f"{', '.join(sorted(open_to))}; list source addresses or use the tunnel",
                     )
                 )
+        for (proto, port), sources in sorted(by_port.items()):
+            if WORLD & set(sources):
+                continue
+            why = _world_like(sources)
+            if why:
+                out.append(Violation("tunnel-only-firewall", ref(r), f"inbound {proto} {port}: {why}, as good as "
+                                                                      "the whole internet; list source addresses"))
     for r, _ in of_type(records, HCLOUD_LOAD_BALANCER):
         out.append(Violation("tunnel-only-firewall", ref(r), "a load balancer exposes the cluster past the tunnel"))
     return out

@@ -27,12 +27,24 @@ def check_records(records: list[Any], rules: list[Rule] | None = None) -> list[V
     return sorted(set(out))
 
 
-def check_stack(stack_dir: str | Path, stack: str | None = None) -> dict[str, Any]:
+def plaintext_secrets(stack: Any) -> list[Violation]:
+    """Secret config keys written in clear in ``Pulumi.<stack>.yaml`` (``synth.StackDir.plaintext``)."""
+    return [
+        Violation("plaintext-secret", f"config {key}",
+                  f"stored in clear in Pulumi.{stack.stack}.yaml; set it with `pulumi config set --secret` and "
+                  "rotate it")
+        for key in getattr(stack, "plaintext", [])
+    ]
+
+
+def check_stack(
+    stack_dir: str | Path, stack: str | None = None, progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """Synthesize the stack offline and check it: ``{"resources": n, "rules": [...], "violations": [...]}``."""
     from enclii_iac.synth import run_stack
 
-    result = run_stack(stack_dir, stack)
-    violations = check_records(result.records)
+    result = run_stack(stack_dir, stack, progress)
+    violations = sorted(set(check_records(result.records)) | set(plaintext_secrets(result.stack)))
     return {
         "project": result.stack.project,
         "stack": result.stack.stack,

@@ -8,6 +8,7 @@ with translate_errors(conn, bucket="enclii-pulumi-state"):
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +35,44 @@ _AUTH_CODES: Final = frozenset(
     }
 )
 _MISSING_CODES: Final = frozenset({"404", "NoSuchBucket", "NotFound"})
+_REDIRECT_CODES: Final = frozenset({"301", "302", "307", "308", "PermanentRedirect", "TemporaryRedirect",
+                                    "Redirect"})
+
+
+DEFAULT_CONNECT_TIMEOUT: Final = 5.0
+"""Seconds to open a connection to the endpoint (``--connect-timeout``)."""
+DEFAULT_READ_TIMEOUT: Final = 30.0
+"""Seconds to wait for each response (``--read-timeout``)."""
+_REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+
+
+def check_endpoint(endpoint: str) -> str:
+    """``endpoint`` without a trailing slash, when it is ``http(s)://host[:port]`` and nothing else."""
+    from urllib.parse import urlsplit
+
+    shown = endpoint[:80]
+    if any(c.isspace() or ord(c) < 32 for c in endpoint) or not endpoint.startswith(("https://", "http://")):
+        raise ToolError(f"endpoint {shown!r} needs a scheme and a host, e.g. https://<account>.r2.cloudflarestorage.com")
+    try:
+        parts = urlsplit(endpoint)
+        port = parts.port
+    except ValueError:
+        raise ToolError(f"endpoint {shown!r} is not a URL (host and port)") from None
+    if parts.username is not None or parts.password is not None:
+        raise ToolError("the endpoint must not carry credentials (user:password@); use --access-key-id and "
+                        "AWS_SECRET_ACCESS_KEY")
+    if not parts.hostname or (parts.path not in ("", "/")) or parts.query or parts.fragment:
+        raise ToolError(f"endpoint {shown!r} must be only https://host[:port], without a path (the bucket is "
+                        "--bucket)")
+    if port == 0:
+        raise ToolError(f"endpoint {shown!r}: port 0 is not a port")
+    return endpoint.rstrip("/")
+
+
+def check_timeout(value: float, what: str) -> float:
+    if not 0 < value <= 600:
+        raise ToolError(f"{what} must be between 0 and 600 seconds (got {value})")
+    return float(value)
 
 
 def r2_endpoint(account_id: str, jurisdiction: str = "default") -> str:
@@ -51,8 +90,8 @@ class Connection:
     access_key_id: str
     secret_access_key: str = field(repr=False)
     region: str = R2_REGION
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
 
     def client(self) -> Any:
         """A boto3 S3 client: path-style addressing, SigV4, few retries, checksums only when required (R2)."""
@@ -69,14 +108,17 @@ class Connection:
             response_checksum_validation="when_required",
             user_agent_extra="enclii-iac",
         )
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            region_name=self.region,
-            aws_access_key_id=self.access_key_id,
-            aws_secret_access_key=self.secret_access_key,
-            config=config,
-        )
+        try:
+            return boto3.client(
+                "s3",
+                endpoint_url=self.endpoint,
+                region_name=self.region,
+                aws_access_key_id=self.access_key_id,
+                aws_secret_access_key=self.secret_access_key,
+                config=config,
+            )
+        except ValueError as exc:  # botocore's invalid endpoint / region (InvalidRegionError is a ValueError)
+            raise ToolError(f"cannot use the S3 endpoint {self.endpoint} with region {self.region!r}: {exc}") from None
 
 
 def connection(
@@ -88,15 +130,25 @@ def connection(
     secret_access_key: str | None = None,
     region: str = R2_REGION,
     env: Mapping[str, str] | None = None,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
 ) -> Connection:
     """A Connection from explicit values, falling back to ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``."""
     environ = os.environ if env is None else env
     if endpoint is None:
         if not account_id:
             raise ToolError("no endpoint: pass --endpoint URL or --account-id <32-hex Cloudflare account id>")
+        if not re.fullmatch(r"[0-9a-f]{32}", account_id):
+            raise ToolError(
+                f"--account-id {account_id[:40]!r} is not a Cloudflare account id (32 lower-case hex digits, shown "
+                "in the dashboard's sidebar and in R2's S3 endpoint)"
+            )
         endpoint = r2_endpoint(account_id, jurisdiction)
-    elif not endpoint.startswith(("https://", "http://")):
-        raise ToolError(f"endpoint {endpoint!r} needs a scheme, e.g. https://<account>.r2.cloudflarestorage.com")
+    if jurisdiction not in ("default", "eu", "fedramp"):
+        raise ToolError(f"jurisdiction {jurisdiction[:40]!r} is not one of default, eu, fedramp")
+    endpoint = check_endpoint(endpoint)
+    if not _REGION.fullmatch(region or ""):
+        raise ToolError(f"region {str(region)[:40]!r} is not a region name (R2: auto)")
     key = access_key_id or environ.get(ENV_ACCESS_KEY)
     secret = secret_access_key or environ.get(ENV_SECRET_KEY)
     missing = [n for n, v in ((ENV_ACCESS_KEY, key), (ENV_SECRET_KEY, secret)) if not v]
@@ -106,7 +158,9 @@ def connection(
             "use an R2 API token pair (access key id = token id, secret = SHA-256 of the token value)"
         )
     assert key is not None and secret is not None
-    return Connection(endpoint=endpoint.rstrip("/"), access_key_id=key, secret_access_key=secret, region=region)
+    return Connection(endpoint=endpoint, access_key_id=key, secret_access_key=secret, region=region,
+                      connect_timeout=check_timeout(connect_timeout, "--connect-timeout"),
+                      read_timeout=check_timeout(read_timeout, "--read-timeout"))
 
 
 def error_code(exc: BaseException) -> str:
@@ -125,22 +179,51 @@ def error_code(exc: BaseException) -> str:
 def translate_errors(conn: Connection, *, bucket: str | None = None, action: str = "") -> Iterator[None]:
     """Turn botocore failures into ToolErrors that say what to check."""
     from botocore.exceptions import (
+        BotoCoreError,
         ClientError,
-        ConnectionClosedError,
         ConnectTimeoutError,
-        EndpointConnectionError,
+        HTTPClientError,
         NoCredentialsError,
         PartialCredentialsError,
+        ProxyConnectionError,
         ReadTimeoutError,
+        SSLError,
     )
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.parsers import ResponseParserError
 
     doing = f" ({action})" if action else ""
     try:
         yield
-    except (EndpointConnectionError, ConnectTimeoutError, ConnectionClosedError, ReadTimeoutError) as exc:
+    except SSLError as exc:
+        raise ToolError(
+            f"TLS with {conn.endpoint} failed{doing}: {exc}; the endpoint's certificate is not trusted here (a proxy "
+            "intercepting HTTPS, or the wrong host): check --endpoint, or set AWS_CA_BUNDLE to your proxy's CA"
+        ) from None
+    except ProxyConnectionError as exc:
+        raise ToolError(
+            f"the proxy refused or failed the connection to {conn.endpoint}{doing}: {exc}; check HTTPS_PROXY / "
+            "NO_PROXY"
+        ) from None
+    except (ConnectTimeoutError, ReadTimeoutError) as exc:
+        raise ToolError(
+            f"{conn.endpoint} did not answer in time{doing} (connect {conn.connect_timeout:g} s, read "
+            f"{conn.read_timeout:g} s): {exc}; check the endpoint, or raise --connect-timeout / --read-timeout"
+        ) from None
+    except (BotoConnectionError, HTTPClientError) as exc:
         raise ToolError(
             f"cannot reach the S3 endpoint {conn.endpoint}{doing}: {exc}; check --endpoint / --account-id and "
             "that this machine can reach it (HTTPS, port 443)"
+        ) from None
+    except RecursionError:  # botocore's S3 region redirector follows a redirect without region headers forever
+        raise ToolError(
+            f"{conn.endpoint} keeps redirecting the request{doing}: S3 endpoints answer directly; use the endpoint "
+            "of the bucket's account and jurisdiction (--endpoint, --account-id, --jurisdiction)"
+        ) from None
+    except ResponseParserError:
+        raise ToolError(
+            f"{conn.endpoint} answered with something that is not an S3 response{doing} (a login page, a proxy or "
+            "the wrong service?); check --endpoint"
         ) from None
     except (NoCredentialsError, PartialCredentialsError) as exc:
         raise ToolError(f"no usable credentials{doing}: {exc}; set {ENV_ACCESS_KEY} and {ENV_SECRET_KEY}") from None
@@ -148,9 +231,14 @@ def translate_errors(conn: Connection, *, bucket: str | None = None, action: str
         code = error_code(exc)
         if code in _AUTH_CODES:
             raise ToolError(
-                f"{conn.endpoint} rejected the credentials{doing} ({code}) for access key "
-                f"{conn.access_key_id[:6]}...; check {ENV_ACCESS_KEY}/{ENV_SECRET_KEY} (for R2: access key id = "
-                "token id, secret = SHA-256 hex of the token value) and that the token may use this bucket"
+                f"{conn.endpoint} rejected the credentials{doing} ({code}); check {ENV_ACCESS_KEY}/{ENV_SECRET_KEY} "
+                "(for R2: access key id = token id, secret = SHA-256 hex of the token value) and that the token "
+                "may use this bucket"
+            ) from None
+        if code in _REDIRECT_CODES:
+            raise ToolError(
+                f"{conn.endpoint} redirected the request{doing} ({code}): S3 endpoints answer directly; use the "
+                "endpoint of the bucket's account and jurisdiction (--endpoint, --account-id, --jurisdiction)"
             ) from None
         if code in _MISSING_CODES and bucket is not None:
             raise ToolError(
@@ -158,3 +246,5 @@ def translate_errors(conn: Connection, *, bucket: str | None = None, action: str
                 f"`enclii-iac state bootstrap --bucket {bucket}` or check the name"
             ) from None
         raise ToolError(f"S3 request failed{doing} at {conn.endpoint}: {code or 'error'}: {exc}") from None
+    except BotoCoreError as exc:  # parameter validation and the like: a message, never a traceback
+        raise ToolError(f"S3 request failed{doing} at {conn.endpoint}: {exc}") from None

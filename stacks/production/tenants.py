@@ -27,7 +27,7 @@ BLOG = ProjectSpec(
             port=8000,
             replicas=Replicas(min=2, max=4),
             health=Health(path="/health"),
-            routes=[Route(host="blog.example.com")],
+            routes=[Route(host="blog.example.com", environments=["prod"])],
             deploy=Deploy(
                 strategy="blue-green",
                 blue_green=BlueGreenStrategy(

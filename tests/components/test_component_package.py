@@ -116,10 +116,12 @@ def test_platform_wrapper_declares_the_whole_platform(package: ModuleType) -> No
     top = rec.one("enclii:index:EncliiPlatform", "enclii")
     assert {r.type for r in rec.children_of(top)} == {
         "enclii:index:Hosts",
+        "enclii:index:ClusterApiAccess",
         "enclii:index:K3sCluster",
         "enclii:index:R2Storage",
         "enclii:index:CloudflareTunnel",
         "enclii:index:DnsRecords",
+        "enclii:index:TenantAdmission",
     }
     assert rec.one("pulumi:providers:cloudflare", "enclii-cloudflare").secret_inputs == ["apiToken"]
     assert rec.count("pulumi:providers:kubernetes") == 1  # the cluster's own, no second one

@@ -80,17 +80,19 @@ EDGE = EdgeSpec.model_validate(
         },
         "r2": {
             "buckets": {
+                "etcd": {
+                    "name": "enclii-etcd",
+                    "lifecycle": {"etcd": {"prefix": "etcd/", "expireAfterDays": 30, "abortMultipartAfterDays": 1}},
+                    "lock": {"etcd": {"prefix": "etcd/", "retentionDays": 3}},
+                    "tokens": {"etcd": {"prefix": "etcd/", "schedule": "12h"}},
+                },
                 "backups": {
                     "name": "enclii-backups",
                     "lifecycle": {
-                        "etcd": {"prefix": "etcd/", "expireAfterDays": 30, "abortMultipartAfterDays": 1},
                         "postgres": {"prefix": "postgres/", "expireAfterDays": 60, "infrequentAccessAfterDays": 30},
                     },
                     "lock": {"postgres": {"prefix": "postgres/", "retentionDays": 7}},
-                    "tokens": {
-                        "etcd": {"prefix": "etcd/", "schedule": "12h"},
-                        "postgres": {"prefix": "postgres/", "schedule": "24h"},
-                    },
+                    "tokens": {"postgres": {"prefix": "postgres/", "schedule": "24h"}},
                 },
                 "state": {
                     "name": "enclii-pulumi-state",
@@ -175,10 +177,10 @@ def edge_program(
             domains=domains,
             protect=protect,
         )
-        dns = DnsRecords("edge-dns", spec, tunnel=tunnel, provider=cfp)
-        saas = CustomDomains("edge-domains", spec, tunnel=tunnel, dns=dns, provider=cfp)
+        dns = DnsRecords("edge-dns", spec, tunnel=tunnel, provider=cfp, protect=protect)
+        saas = CustomDomains("edge-domains", spec, tunnel=tunnel, dns=dns, provider=cfp, protect=protect)
         r2 = R2Storage("edge-r2", spec, provider=cfp, protect=protect)
-        etcd = r2.credentials_for("backups", "etcd")
+        etcd = r2.credentials_for("etcd", "etcd")
         pulumi.export("tunnelToken", tunnel.token)
         pulumi.export("cnameTarget", tunnel.cname_target)
         pulumi.export("verification", saas.verification_records)
@@ -328,14 +330,16 @@ def test_connector_deployment_is_pinned_hardened_and_ready_checked(rec: Recorder
     assert "env" not in c  # the token is a file, never an environment variable
     assert c["ports"] == [{"name": "metrics", "containerPort": 2000, "protocol": "TCP"}]
     assert c["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "metrics"}
-    assert c["livenessProbe"]["httpGet"] == {"path": "/ready", "port": "metrics"}
+    # liveness is the lighter check: an outage of Cloudflare's edge (/ready) restarts no connector
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthcheck", "port": "metrics"}
     sc = c["securityContext"]
     assert sc["runAsNonRoot"] is True and sc["runAsUser"] == 65532
     assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
     assert sc["capabilities"] == {"drop": ["ALL"]}
     assert c["resources"]["limits"]["memory"] == "256Mi"
     pdb = rec.one("kubernetes:policy/v1:PodDisruptionBudget", "edge-tunnel-pdb").plain_inputs
-    assert pdb["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": spec["selector"]["matchLabels"]}}
+    assert pdb["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": spec["selector"]["matchLabels"]},
+                           "unhealthyPodEvictionPolicy": "AlwaysAllow"}
     svc = rec.one("kubernetes:core/v1:Service", "edge-tunnel-metrics").plain_inputs
     assert svc["spec"]["type"] == "ClusterIP"
     assert svc["spec"]["ports"] == [{"name": "metrics", "port": 2000, "targetPort": "metrics", "protocol": "TCP"}]
@@ -561,6 +565,12 @@ def test_buckets_are_declared_with_jurisdiction_and_adoption(rec: Recorder) -> N
             "jurisdiction": "default",
             "storageClass": "Standard",
         },
+        "edge-r2-etcd": {
+            "accountId": ACCOUNT,
+            "name": "enclii-etcd",
+            "jurisdiction": "default",
+            "storageClass": "Standard",
+        },
         "edge-r2-state": {
             "accountId": ACCOUNT,
             "name": "enclii-pulumi-state",
@@ -579,12 +589,29 @@ def test_state_and_backup_buckets_are_protected_in_production(rec: Recorder) -> 
     protected = {r.name for r in rec if r.protect}
     assert protected == {
         "edge-r2-backups",
+        "edge-r2-etcd",
         "edge-r2-state",
         "edge-r2-backups-lock",
+        "edge-r2-etcd-lock",
+        # what deletes data or takes a hostname offline when it goes: lifecycles, tokens, the tunnel's
+        # configuration, DNS records, custom hostnames and their fallback origin
+        "edge-r2-backups-lifecycle",
+        "edge-r2-etcd-lifecycle",
+        "edge-r2-state-lifecycle",
+        "edge-r2-backups-token-postgres",
+        "edge-r2-etcd-token-etcd",
+        "edge-r2-state-token-audit",
+        "edge-r2-state-token-pulumi",
         "edge-tunnel-tunnel",
         "edge-tunnel-secret",
+        "edge-tunnel-config",
+        *(r.name for r in rec.of_type(T_DNS)),
+        *(r.name for r in rec.of_type(T_HOSTNAME)),
+        "edge-domains-fallback",
     }
-    for name in ("edge-r2-backups", "edge-r2-state"):
+    assert rec.of_type(T_DNS) and rec.of_type(T_HOSTNAME)
+    assert not rec.one(T_LIFECYCLE, "edge-r2-artifacts-lifecycle").protect  # follows its unprotected bucket
+    for name in ("edge-r2-backups", "edge-r2-etcd", "edge-r2-state"):
         assert rec.one(T_BUCKET, name).retain_on_delete
 
 
@@ -597,7 +624,7 @@ def test_lifecycle_cors_and_lock_rules(rec: Recorder) -> None:
     day = 86400
     backups = rec.one(T_LIFECYCLE, "edge-r2-backups-lifecycle").inputs
     assert backups["bucketName"] == "enclii-backups" and backups["jurisdiction"] == "default"
-    assert backups["rules"] == [
+    assert rec.one(T_LIFECYCLE, "edge-r2-etcd-lifecycle").inputs["rules"] == [
         {
             "id": "etcd",
             "enabled": True,
@@ -605,6 +632,8 @@ def test_lifecycle_cors_and_lock_rules(rec: Recorder) -> None:
             "deleteObjectsTransition": {"condition": {"type": "Age", "maxAge": 30 * day}},
             "abortMultipartUploadsTransition": {"condition": {"type": "Age", "maxAge": 1 * day}},
         },
+    ]
+    assert backups["rules"] == [
         {
             "id": "postgres",
             "enabled": True,
@@ -616,7 +645,7 @@ def test_lifecycle_cors_and_lock_rules(rec: Recorder) -> None:
             ],
         },
     ]
-    assert rec.count(T_LIFECYCLE) == 3
+    assert rec.count(T_LIFECYCLE) == 4
     cors = rec.one(T_CORS, "edge-r2-artifacts-cors").inputs
     assert cors["jurisdiction"] == "eu"
     assert cors["rules"] == [
@@ -637,7 +666,8 @@ def test_lifecycle_cors_and_lock_rules(rec: Recorder) -> None:
             "condition": {"type": "Age", "maxAgeSeconds": 7 * day},
         }
     ]
-    assert lock.protect and rec.count(T_LOCK) == 1
+    assert lock.protect and rec.count(T_LOCK) == 2
+    assert rec.one(T_LOCK, "edge-r2-etcd-lock").inputs["rules"][0]["prefix"] == "etcd/"
 
 
 def test_tokens_are_scoped_to_one_bucket_with_resolved_permission_groups(rec: Recorder) -> None:
@@ -645,21 +675,21 @@ def test_tokens_are_scoped_to_one_bucket_with_resolved_permission_groups(rec: Re
     write = mocks.permission_group_id("Workers R2 Storage Bucket Item Write")
     tokens = {r.name: r for r in rec.of_type(T_TOKEN)}
     assert sorted(tokens) == [
-        "edge-r2-backups-token-etcd",
         "edge-r2-backups-token-postgres",
+        "edge-r2-etcd-token-etcd",
         "edge-r2-state-token-audit",
         "edge-r2-state-token-pulumi",
     ]
-    etcd = tokens["edge-r2-backups-token-etcd"].inputs
+    etcd = tokens["edge-r2-etcd-token-etcd"].inputs
     assert etcd == {
         "accountId": ACCOUNT,
-        "name": "enclii r2 enclii-backups etcd",
+        "name": "enclii r2 enclii-etcd etcd",
         "policies": [
             {
                 "effect": "allow",
                 "permissionGroups": [{"id": read}, {"id": write}],
                 "resources": json.dumps(
-                    {f"com.cloudflare.edge.r2.bucket.{ACCOUNT}_default_enclii-backups": "*"}, sort_keys=True
+                    {f"com.cloudflare.edge.r2.bucket.{ACCOUNT}_default_enclii-etcd": "*"}, sort_keys=True
                 ),
             }
         ],
@@ -673,18 +703,18 @@ def test_tokens_are_scoped_to_one_bucket_with_resolved_permission_groups(rec: Re
 
 
 def test_s3_credentials_are_secret_and_derived_from_the_token(rec: Recorder) -> None:
-    token = rec.one(T_TOKEN, "edge-r2-backups-token-etcd")
+    token = rec.one(T_TOKEN, "edge-r2-etcd-token-etcd")
     value = reveal(token.outputs["value"])
     key_id = rec.stack_outputs["etcdAccessKeyId"]
     secret = rec.stack_outputs["etcdSecretAccessKey"]
     assert testing.is_secret_value(key_id) and testing.is_secret_value(secret)
-    assert reveal(key_id) == "edge-r2-backups-token-etcd-id"
+    assert reveal(key_id) == "edge-r2-etcd-token-etcd-id"
     assert reveal(secret) == hashlib.sha256(value.encode()).hexdigest()
     creds = rec.stack_outputs["s3Credentials"]
     assert testing.is_secret_value(creds)
-    etcd = reveal(creds)["backups"]["etcd"]
+    etcd = reveal(creds)["etcd"]["etcd"]
     assert etcd["endpoint"] == f"https://{ACCOUNT}.r2.cloudflarestorage.com"
-    assert (etcd["bucket"], etcd["region"], etcd["prefix"]) == ("enclii-backups", "auto", "etcd/")
+    assert (etcd["bucket"], etcd["region"], etcd["prefix"]) == ("enclii-etcd", "auto", "etcd/")
     assert reveal(creds)["artifacts"] == {}
 
 

@@ -37,7 +37,7 @@ def kubernetes_only_spec() -> PlatformSpec:
 
 
 def cloud_spec() -> PlatformSpec:
-    return PlatformSpec(domain="example.com", hosts=ha_hosts(), cluster=ha_cluster())
+    return PlatformSpec(domain="example.com", hosts=ha_hosts(kube_api_allow=("198.51.100.7/32",)), cluster=ha_cluster())
 
 
 def provider_types(rec: Recorder) -> set[str]:

@@ -81,8 +81,12 @@ def test_production_declares_both_tenant_projects_with_every_type(production: Pa
     assert "enclii:index:TenantProject enclii-shop <- enclii:index:EncliiPlatform enclii" in tree
     assert "enclii:index:TenantProject enclii-blog <- enclii:index:EncliiPlatform enclii" in tree
     manifests = sorted(p.name for p in (production / "manifests").iterdir())
-    assert manifests == ["blog-dev.yaml", "blog-prod.yaml", "cloudflared.yaml", "shop-dev.yaml", "shop-prod.yaml",
-                         "shop-stage.yaml"]
+    assert manifests == ["_cluster.yaml", "blog-dev.yaml", "blog-prod.yaml", "cloudflared.yaml", "shop-dev.yaml",
+                         "shop-prod.yaml", "shop-stage.yaml"]
+    # the production stack owns the cluster's tenant admission policies (previews share them)
+    cluster = load_yaml_docs(production / "manifests" / "_cluster.yaml")
+    kinds = sorted({d["kind"] for d in cluster})
+    assert kinds == ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
 
 
 def _all_docs(out: Path) -> list[dict[str, Any]]:

@@ -104,7 +104,10 @@ def test_web_service_secure_defaults(record: Record) -> None:
     }
     assert c["resources"]["limits"]["memory"] == "512Mi" and c["resources"]["requests"]["cpu"] == "100m"
     assert c["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz" and "startupProbe" in c
+    # liveness is the lighter check (is it listening?), so an outage behind /healthz restarts nothing
+    assert c["livenessProbe"]["tcpSocket"] == {"port": "http"} and "httpGet" not in c["livenessProbe"]
+    assert c["livenessProbe"]["failureThreshold"] == 2 * c["readinessProbe"]["failureThreshold"]
+    assert "startupProbe" in c
     sa = rec.one("kubernetes:core/v1:ServiceAccount", "shop-prod-api-sa")
     assert sa.inputs["automountServiceAccountToken"] is False
     svc = rec.one("kubernetes:core/v1:Service", "shop-prod-api-svc")
@@ -160,7 +163,9 @@ def test_every_type(record: Record, kind: str, extra: dict[str, Any], expected: 
         cj = rec.one(expected, "shop-prod-x-cronjob").inputs["spec"]
         assert cj["concurrencyPolicy"] == "Forbid" and cj["startingDeadlineSeconds"] == 300
         assert cj["successfulJobsHistoryLimit"] == 3 and cj["jobTemplate"]["spec"]["backoffLimit"] == 3
-        assert cj["jobTemplate"]["spec"]["ttlSecondsAfterFinished"] == 3600  # a cron run's Job expires
+        # a cron run's Job (and its pods' logs) is kept a week, so a failed night run is seen on Monday
+        assert cj["jobTemplate"]["spec"]["ttlSecondsAfterFinished"] == 7 * 24 * 3600
+        assert cj["failedJobsHistoryLimit"] == 3
     if kind == "job":
         job = rec.one(expected, "shop-prod-x-job")
         # the stack owns a one-off Job: no TTL, or a refresh would find it gone and run it again
@@ -177,8 +182,8 @@ def test_scaling_pdb_volumes_and_spread(record: Record) -> None:
                 "image": IMG,
                 "replicas": {"min": 2, "max": 6},
                 "autoscale": {"targetCPU": 60, "targetMemory": 75},
-                "volumes": [{"name": "data", "mountPath": "/data", "size": "2Gi"}],
             },
+            "db": {"type": "tcp", "image": IMG, "volumes": [{"name": "data", "mountPath": "/data", "size": "2Gi"}]},
             "w": {
                 "type": "worker",
                 "image": IMG,
@@ -201,9 +206,12 @@ def test_scaling_pdb_volumes_and_spread(record: Record) -> None:
     dep = rec.one("kubernetes:apps/v1:Deployment", "shop-prod-api-deployment")
     assert dep.ignore_changes == ["spec.replicas"]  # the HPA owns replicas
     pdb = rec.one("kubernetes:policy/v1:PodDisruptionBudget", "shop-prod-api-pdb").inputs["spec"]
-    assert pdb["maxUnavailable"] == 1
-    pvc = rec.one("kubernetes:core/v1:PersistentVolumeClaim", "shop-prod-api-pvc-data")
-    assert pvc.inputs["spec"]["resources"]["requests"]["storage"] == "2Gi" and pvc.protect
+    assert pdb["maxUnavailable"] == 1 and pdb["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    pvc = rec.one("kubernetes:core/v1:PersistentVolumeClaim", "shop-prod-db-pvc-data")
+    assert pvc.inputs["spec"]["resources"]["requests"]["storage"] == "2Gi" and pvc.protect and pvc.retain_on_delete
+    db = rec.one("kubernetes:apps/v1:Deployment", "shop-prod-db-deployment").inputs["spec"]
+    assert db["strategy"] == {"type": "Recreate"}  # a ReadWriteOnce claim is never used by two pods at once
+    assert dep.inputs["spec"]["strategy"]["type"] == "RollingUpdate"
     spread = dep.inputs["spec"]["template"]["spec"]["topologySpreadConstraints"][0]
     assert spread["topologyKey"] == "kubernetes.io/hostname"
     scaler = rec.one("kubernetes:keda.sh/v1alpha1:ScaledObject", "shop-prod-w-scaler").inputs

@@ -197,7 +197,9 @@ def _ready_pods(c: LocalCluster, namespace: str, service: str) -> int:
 
 def test_rolling_to_canary_keeps_ready_pods_throughout(prod: Deployed) -> None:
     c = prod.cluster
-    assert _ready_pods(c, "shop-prod", "api") >= 2
+    pods = c.api("GET", "/api/v1/namespaces/shop-prod/pods?labelSelector=enclii.dev/service=api")["items"]
+    assert _ready_pods(c, "shop-prod", "api") >= 2, [
+        (p["metadata"]["name"], p["status"].get("phase"), p["status"].get("conditions")) for p in pods]
     prod.edit("tenants/shop.yaml", "  deploy: {strategy: rolling}\n", "  deploy:\n    strategy: canary\n    canary:\n"
               "      image: ghcr.io/acme/shop-api@sha256:" + "7" * 64 + "\n      steps: [10, 50]\n"
               "      currentStep: 0\n")

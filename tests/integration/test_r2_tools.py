@@ -304,7 +304,9 @@ def test_verify_takes_bucket_and_schedules_from_the_platform_spec(
         "  domain: example.com\n  stage: production\n  edge:\n"
         "    accountId: 0123456789abcdef0123456789abcdef\n    zoneId: fedcba9876543210fedcba9876543210\n"
         "    r2:\n      buckets:\n        backups:\n          name: enclii-backups\n          tokens:\n"
-        "            etcd: {prefix: etcd/, schedule: 12h}\n            postgres: {prefix: postgres/, schedule: 24h}\n"
+        # one writer per bucket (an R2 token reaches the whole bucket); a reader may declare a schedule too
+        "            etcd: {prefix: etcd/, schedule: 12h}\n"
+        "            postgres: {access: read, prefix: postgres/, schedule: 24h}\n"
     )
     assert cli(["backups", "verify", "--platform", str(platform), *endpoint_args(server), "--json"]) == 1
     data = json.loads(capsys.readouterr().out)

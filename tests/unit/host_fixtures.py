@@ -30,9 +30,12 @@ def single_node_hosts() -> HostsSpec:
     return HostsSpec(dedicated={"ax41": ax41()})
 
 
-def ha_hosts() -> HostsSpec:
+def ha_hosts(kube_api_allow: tuple[str, ...] = ()) -> HostsSpec:
+    """Three control-plane servers and a worker; ``kube_api_allow`` opens 6443 on the servers to those networks
+    (what a PlatformSpec with ``apiAccess.mode: allowlist`` needs)."""
+    extra: dict[str, object] = {"kubeApiAllowCidrs": list(kube_api_allow)} if kube_api_allow else {}
     cloud = {
-        f"cp{i}": worker(privateIp=f"10.0.1.{10 + i}", placementGroup="control-plane")
+        f"cp{i}": worker(privateIp=f"10.0.1.{10 + i}", placementGroup="control-plane", **extra)
         for i in (1, 2, 3)
     }
     cloud["w1"] = worker(privateIp="10.0.1.21", volumes={"data": {"sizeGb": 50}},

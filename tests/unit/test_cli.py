@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -59,15 +61,15 @@ def test_missing_file_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> No
     assert exc.value.code == 2
 
 
-def test_schema_exports_every_kind(capsys: pytest.CaptureFixture[str]) -> None:
+def test_schema_is_one_document_selected_by_kind(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "schema")
     data = json.loads(out)
-    assert code == 0 and set(data) == {"Service", "Project", "Platform"}
-    spec_props = data["Service"]["$defs"]["ServiceSpec"]["properties"]
+    assert code == 0 and data["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    spec_props = data["$defs"]["ServiceSpec"]["properties"]
     assert {"image", "replicas", "autoscale", "routes", "deploy", "slo"} <= set(spec_props)
-    assert "targetCPU" in data["Service"]["$defs"]["Autoscale"]["properties"]
+    assert "targetCPU" in data["$defs"]["Autoscale"]["properties"]
     code, out, _ = run(capsys, "schema", "--kind", "Service")
-    assert json.loads(out)["title"] == "ServiceDocument"
+    assert json.loads(out)["$ref"] == "#/$defs/ServiceDocument"
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -87,7 +89,84 @@ def test_synth_writes_artifacts(capsys: pytest.CaptureFixture[str], tmp_path: Pa
 
 def test_synth_of_a_broken_stack_exits_non_zero(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run(capsys, "synth", str(tmp_path), "--out", str(tmp_path / "out"))
-    assert code == 1 and "no Pulumi.yaml" in err
+    assert code == 1 and err.startswith("error: ") and "no Pulumi.yaml" in err
+
+
+def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out == f"enclii-iac {enclii_iac.__version__}\n"
+
+
+def _parsers(parser: argparse.ArgumentParser, prefix: str = "") -> list[tuple[str, argparse.ArgumentParser]]:
+    out = [(prefix or "enclii-iac", parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                out += _parsers(sub, f"{prefix} {name}".strip())
+    return out
+
+
+def test_every_command_and_option_has_help() -> None:
+    from enclii_iac.cli import build_parser
+
+    parsers = _parsers(build_parser())
+    assert {n for n, _ in parsers} >= {"validate", "schema", "synth", "policy", "check", "diff", "version",
+                                       "state bootstrap", "backups verify"}
+    missing = [f"{name}: {action.option_strings or action.dest}" for name, p in parsers for action in p._actions
+               if not isinstance(action, argparse._SubParsersAction) and not action.help]
+    assert missing == []
+    leaves = [(n, p) for n, p in parsers if not any(isinstance(a, argparse._SubParsersAction) for a in p._actions)]
+    assert [n for n, p in leaves if not any("--json" in a.option_strings for a in p._actions)] == []
+
+
+@pytest.mark.parametrize("argv", [["synth", "--json"], ["frobnicate", "--json"], ["schema", "--kind", "X", "--json"],
+                                  ["state", "--json"]])
+def test_usage_errors_are_json_under_json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert exc.value.code == 2 and data["ok"] is False and data["error"] == "usage" and err == ""
+    assert data["usage"].startswith("usage: enclii-iac")
+
+
+def test_usage_errors_in_text_say_where_the_help_is(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["synth"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert err.splitlines()[-1] == ("error: the following arguments are required: STACK_DIR, --out; see enclii-iac "
+                                    "synth --help")
+
+
+def test_long_runs_report_progress_on_stderr_and_keep_stdout_clean(capsys: pytest.CaptureFixture[str],
+                                                                   tmp_path: Path) -> None:
+    code, out, err = run(capsys, "synth", str(ROOT / "examples" / "r2-only"), "--out", str(tmp_path), "--json")
+    assert code == 0 and json.loads(out)["ok"] is True
+    lines = err.splitlines()
+    assert lines[0].startswith("synth: running r2-example/dev (") and lines[0].endswith("s]")
+    assert any(re.fullmatch(r"synth: 6 resources declared in [0-9.]+ s \[[0-9.]+ s\]", ln) for ln in lines)
+    assert lines[-1].startswith(f"synth: writing {tmp_path}")
+    code, _, err = run(capsys, "synth", str(ROOT / "examples" / "r2-only"), "--out", str(tmp_path), "--quiet")
+    assert code == 0 and err == ""
+
+
+def test_an_unexpected_error_is_one_line_not_a_traceback(capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import enclii_iac.cli as cli
+
+    def boom(args: argparse.Namespace) -> int:
+        raise KeyError("x")
+
+    monkeypatch.setattr(cli, "cmd_version", boom)
+    code, out, err = run(capsys, "version")
+    assert code == 1 and out == ""
+    assert err == ("error: internal error: KeyError: 'x'; rerun with ENCLII_DEBUG=1 for the traceback and report "
+                   "it\n")
+    monkeypatch.setenv("ENCLII_DEBUG", "1")
+    with pytest.raises(KeyError):
+        main(["version"])
 
 
 def test_policy_command(capsys: pytest.CaptureFixture[str]) -> None:

@@ -53,16 +53,23 @@ edge:
     maxHostnames: 100
   r2:
     buckets:
+      etcd:
+        name: enclii-etcd
+        location: weur
+        lifecycle:
+          etcd: {prefix: etcd/, expireAfterDays: 30, abortMultipartAfterDays: 1}
+        lock:
+          etcd: {prefix: etcd/, retentionDays: 3}
+        tokens:
+          etcd: {access: write, prefix: etcd/, schedule: 6h}
       backups:
         name: enclii-backups
         location: weur
         lifecycle:
-          etcd: {prefix: etcd/, expireAfterDays: 30, abortMultipartAfterDays: 1}
           postgres: {prefix: postgres/, expireAfterDays: 35, infrequentAccessAfterDays: 30}
         lock:
           postgres: {prefix: postgres/, retentionDays: 7}
         tokens:
-          etcd: {access: write, prefix: etcd/, schedule: 6h}
           postgres: {access: write, prefix: postgres/, schedule: 24h}
       state:
         name: enclii-pulumi-state
@@ -107,10 +114,12 @@ def test_defaults_are_secure_and_pinned() -> None:
     assert e.custom_domains.max_hostnames == 100 and e.custom_domains.warn_at == 90
     assert e.r2 is not None
     buckets = e.r2.buckets
-    assert sorted(buckets) == ["artifacts", "backups", "state"]
+    assert sorted(buckets) == ["artifacts", "backups", "etcd", "state"]
     assert buckets["backups"].stateful and buckets["state"].stateful and not buckets["artifacts"].stateful
     assert buckets["state"].adopt and buckets["state"].name == "enclii-pulumi-state"
-    assert buckets["backups"].schedules == {"etcd/": "6h", "postgres/": "24h"}
+    assert buckets["backups"].schedules == {"postgres/": "24h"}
+    # one writer per bucket (an R2 token reaches its whole bucket), and etcd snapshots under a lock
+    assert buckets["etcd"].schedules == {"etcd/": "6h"} and buckets["etcd"].lock["etcd"].prefix == "etcd/"
     assert e.hosts == {} and e.preview_wildcard
 
 
@@ -262,7 +271,11 @@ def test_bucket_schedules_come_from_tokens() -> None:
     b = R2BucketSpec.model_validate(
         {
             "name": "bkt",
-            "tokens": {"a": {"prefix": "a/", "schedule": "1h"}, "b": {"prefix": "b/"}, "c": {"access": "read"}},
+            "tokens": {
+                "a": {"prefix": "a/", "schedule": "1h"},
+                "b": {"access": "read", "prefix": "b/"},
+                "c": {"access": "read"},
+            },
         }
     )
     assert b.schedules == {"a/": "1h"}
@@ -384,7 +397,7 @@ def test_plan_rejects_bad_routes_with_every_issue() -> None:
         ("tenants.a.services.x.routes[3].host", "'fallback.example.com' is the custom-domain fallback origin"),
         (
             "tenants.b.services.y.routes[0].host",
-            "shop.example.com/ is already routed to a/x (tenants.a.services.x.routes[4].host)",
+            "shop.example.com is already routed by a/x in prod (tenants.a.services.x.routes[4].host)",
         ),
         ("tenants.a.services.x.domains[0]", "'www.example.com' is in the platform zone example.com"),
         (
@@ -394,12 +407,26 @@ def test_plan_rejects_bad_routes_with_every_issue() -> None:
     ]
 
 
-def test_same_service_in_several_environments_is_not_a_conflict() -> None:
-    routes = [TenantRoute("shop.example.com", "/", "a", env, "x") for env in ("dev", "prod")]
-    domains = [TenantDomain("shop.customer.com", "a", env, "x") for env in ("dev", "prod")]
-    plan = plan_edge(edge(), ZONE, routes, domains)
-    assert plan.custom_domains == ("shop.customer.com",)
-    assert [r.hostname for r in plan.ingress].count("shop.example.com") == 1
+def test_one_host_in_several_environments_is_a_conflict() -> None:
+    # on the shared Traefik, dev's Ingress for a host could answer production's traffic for it
+    routes = [TenantRoute("shop.example.com", "/", "a", env, "x", f"r-{env}") for env in ("dev", "prod")]
+    domains = [TenantDomain("shop.customer.com", "a", env, "x", f"d-{env}") for env in ("dev", "prod")]
+    with pytest.raises(SpecError) as err:
+        plan_edge(edge(), ZONE, routes, domains)
+    assert [(i.path, i.message.split(" (")[0]) for i in err.value.issues] == [
+        ("r-prod", "shop.example.com is already routed by a/x in dev"),
+        ("d-prod", "shop.customer.com is already claimed by a/x"),
+    ]
+
+
+def test_other_paths_of_another_tenants_host_are_a_conflict() -> None:
+    # a longer path wins on Traefik: b must not take /admin of a's host
+    routes = [TenantRoute("shop.example.com", "/", "a", "prod", "x", "ra"),
+              TenantRoute("shop.example.com", "/admin", "b", "prod", "y", "rb")]
+    with pytest.raises(SpecError) as err:
+        plan_edge(edge(), ZONE, routes)
+    assert [i.path for i in err.value.issues] == ["rb"]
+    assert "a host belongs to one tenant environment, all of its paths" in err.value.issues[0].message
 
 
 def test_custom_domain_cap_and_warning() -> None:
@@ -428,11 +455,15 @@ def test_tenant_edge_collects_routes_and_domains_with_field_paths() -> None:
     img = "ghcr.io/acme/web" + DIGEST
     project = ProjectSpec.model_validate(
         {
-            "environments": {"prod": {}, "dev": {}},
+            "environments": {"prod": {}, "dev": {"overrides": {"web": {"domains": []}}}},
             "services": {
                 "web": {
                     "image": img,
-                    "routes": [{"host": "shop.example.com"}, {"host": "shop.example.com", "path": "/a"}],
+                    "routes": [
+                        {"host": "shop.example.com", "environments": ["prod"]},
+                        {"host": "shop.example.com", "path": "/a", "environments": ["prod"]},
+                        {"host": "dev.shop.example.com", "environments": ["dev"]},
+                    ],
                     "domains": ["shop.customer.com"],
                 },
                 "worker": {"type": "worker", "image": img},
@@ -441,13 +472,11 @@ def test_tenant_edge_collects_routes_and_domains_with_field_paths() -> None:
     )
     te = tenant_edge({"shop": project})
     assert [(r.host, r.path, r.environment, r.source) for r in te.routes] == [
-        ("shop.example.com", "/", "dev", "tenants.shop.services.web.routes[0].host"),
-        ("shop.example.com", "/a", "dev", "tenants.shop.services.web.routes[1].host"),
+        ("dev.shop.example.com", "/", "dev", "tenants.shop.services.web.routes[2].host"),
         ("shop.example.com", "/", "prod", "tenants.shop.services.web.routes[0].host"),
         ("shop.example.com", "/a", "prod", "tenants.shop.services.web.routes[1].host"),
     ]
     assert [(d.hostname, d.owner, d.source) for d in te.domains] == [
-        ("shop.customer.com", "shop/web", "tenants.shop.services.web.domains[0]"),
         ("shop.customer.com", "shop/web", "tenants.shop.services.web.domains[0]"),
     ]
 

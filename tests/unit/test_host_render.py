@@ -199,7 +199,7 @@ def test_k3s_server_config_follows_hardening_guide() -> None:
     assert cfg["tls-san"] == ["api.enclii.example.com", "203.0.113.10"]
     api = cfg["kube-apiserver-arg"]
     assert isinstance(api, list)
-    assert "enable-admission-plugins=NodeRestriction,EventRateLimit" in api
+    assert "enable-admission-plugins=NodeRestriction,DenyServiceExternalIPs,EventRateLimit" in api
     assert f"audit-policy-file={hd.K3S_AUDIT_POLICY_PATH}" in api
     assert f"admission-control-config-file={hd.K3S_PSA_CONFIG_PATH}" in api
     assert cfg["etcd-s3"] is True and cfg["etcd-s3-bucket-lookup-type"] == "path" and cfg["etcd-s3-region"] == "auto"
@@ -374,7 +374,7 @@ def test_templates_are_strict_about_undefined_values() -> None:
 
 def test_only_shell_templates() -> None:
     assert sorted(p.name for p in TEMPLATES.iterdir()) == [
-        "_lib.sh.j2", "admin.sh.j2", "harden.sh.j2", "k3s-install.sh.j2"]
+        "_lib.sh.j2", "admin.sh.j2", "api-connector.sh.j2", "harden.sh.j2", "k3s-install.sh.j2"]
     with pytest.raises(RenderError, match="only shell script templates"):
         shell.render_script("cloud-init.yaml.j2")
 

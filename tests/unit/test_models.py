@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
 
 from enclii_iac.errors import SpecError
 from enclii_iac.models.loader import load_documents, load_platform, load_tenants
@@ -152,7 +151,7 @@ def test_overrides_apply_per_environment() -> None:
 
 
 def test_production_requires_digests() -> None:
-    with pytest.raises(ValidationError, match="must be pinned by digest"):
+    with pytest.raises(SpecError, match="must be pinned by digest"):
         PlatformSpec(
             domain="example.com",
             tenants={"shop": ProjectSpec(services={"api": ServiceSpec(image="ghcr.io/acme/api:1.0")})},

@@ -65,7 +65,8 @@ def service(draw: st.DrawFn) -> dict[str, Any]:
         svc["schedule"] = draw(st.sampled_from(["*/5 * * * *", "0 3 * * 1", "@daily"]))
     if kind == "worker":
         svc["health"] = {"command": ["./w", "--check"]}
-    if draw(st.booleans()) and kind != "job":
+    single = svc.get("replicas", {}).get("max", 1) <= 1 and "deploy" not in svc  # ReadWriteOnce: one pod
+    if draw(st.booleans()) and kind != "job" and single:
         svc["volumes"] = [{"name": "data", "mountPath": "/data", "size": "1Gi"}]
     return svc
 
