@@ -18,6 +18,7 @@ from enclii_iac.models.service import ServiceSpec, ServiceType
 from enclii_iac.models.tenant import EnvironmentSpec, ProjectSpec
 from enclii_iac.naming import TYPE_TENANT_ENVIRONMENT, TYPE_TENANT_PROJECT, TYPE_TENANT_SERVICE, child_name
 from enclii_iac.render import kube as m
+from enclii_iac.secret_values import check_secret_values
 
 SecretValues = Mapping[str, pulumi.Input[str]]
 """Values of a service's secrets by name; each is declared as a Pulumi secret whatever it was given as."""
@@ -432,6 +433,9 @@ class TenantProject(pulumi.ComponentResource):
         ``admission``: the cluster's TenantAdmission (``enclii_iac.kube.admission``), declared once per
         cluster; role bindings are created after it."""
         project = project or name
+        issues = check_secret_values(project, args, secret_values)
+        if issues:  # every secret problem of every service, before anything is declared
+            raise SpecError(issues)
         aliases = renamed_aliases(name, project, args.renamed_from)
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=[provider], aliases=aliases))
         super().__init__(TYPE_TENANT_PROJECT, name, None, opts)

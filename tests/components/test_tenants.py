@@ -135,9 +135,14 @@ def test_secrets_are_pulumi_secrets_and_referenced(record: Record) -> None:
 
 
 def test_missing_secret_value_fails_before_any_kubernetes_object(record: Record) -> None:
-    spec = project({"api": {"image": IMG, "secrets": ["DATABASE_URL"]}})
-    with pytest.raises(SpecError, match="no value for DATABASE_URL"):
-        run_project(record, spec, secrets={})
+    spec = project({"api": {"image": IMG, "secrets": ["DATABASE_URL"]}, "web": {"image": IMG, "secrets": ["TOKEN"]}})
+    rec = Recorder()
+    with pytest.raises(SpecError) as err:
+        rec.run(lambda: TenantProject("shop", spec, provider=provider(), secret_values={"api": {"DATABSE_URL": "x"}}))
+    text = str(err.value)
+    # every problem of every service at once, and nothing declared but the provider the caller made
+    assert "DATABASE_URL" in text and "TOKEN" in text and "'x'" not in text
+    assert [r.type for r in rec.records] == ["pulumi:providers:kubernetes"]
 
 
 @pytest.mark.parametrize(

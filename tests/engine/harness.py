@@ -318,9 +318,13 @@ class LocalCluster:
             "--authorization-kubeconfig", kc, "--bind-address", "127.0.0.1", "--secure-port", str(free_port()),
             "--service-account-private-key-file", str(pki / "sa.key"), "--root-ca-file", str(pki / "ca.crt"),
             "--use-service-account-credentials=true", "--leader-elect=false", "--cluster-name", "engine-tier",
-            "--controllers", "*,-node-ipam-controller,-cloud-node-lifecycle-controller,-service-lb-controller,"
+            # no node-lifecycle-controller: kwok's fake node must never be judged unreachable when a loaded
+            # machine delays its heartbeats (pods would be marked unready mid-test); the start-up taint it
+            # would lift is lifted below
+            "--controllers", "*,-node-ipam-controller,-node-lifecycle-controller,-cloud-node-lifecycle-controller,"
+            "-service-lb-controller,"
             "-node-route-controller,-persistentvolume-attach-detach-controller,-persistentvolume-expander-controller",
-            "--node-monitor-grace-period", "300s", "--concurrent-deployment-syncs", "10",
+            "--concurrent-deployment-syncs", "10",
             "--concurrent-replicaset-syncs", "10", "--concurrent-job-syncs", "10",
         ])
         self._spawn("kube-scheduler", [
@@ -336,7 +340,7 @@ class LocalCluster:
             str(bin_dir / "kwok"), "--kubeconfig", kc, "--config", str(stage_file),
             "--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake",
             "--node-ip", "127.0.0.1", "--server-address", f"127.0.0.1:{free_port()}",
-            "--cidr", "10.42.0.0/16",
+            "--cidr", "10.42.0.0/16", "--node-lease-duration-seconds", "40",
         ])
         self.api("POST", "/api/v1/nodes", self._node())
         self.api("POST", "/apis/storage.k8s.io/v1/storageclasses", {
@@ -350,6 +354,10 @@ class LocalCluster:
         def node_ready() -> bool:
             node = self.api("GET", f"/api/v1/nodes/{NODE_NAME}")
             ready = any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions", []))
+            if ready and node["spec"].get("taints"):  # node.kubernetes.io/not-ready, set when the node was created
+                self.api("PATCH", f"/api/v1/nodes/{NODE_NAME}", {"spec": {"taints": None}},
+                         content_type="application/merge-patch+json")
+                return False
             return ready and not node["spec"].get("taints")
 
         self._wait("the kwok node", node_ready, 90)
