@@ -10,7 +10,7 @@ from enclii_iac.models._base import Hostname, ShortLabel, StrictModel
 from enclii_iac.models.cluster import K3sClusterSpec
 from enclii_iac.models.edge import EdgeSpec
 from enclii_iac.models.host import HostsSpec
-from enclii_iac.models.tenant import ProjectSpec
+from enclii_iac.models.tenant import ProjectSpec, check_renames
 
 StackStage = Literal["production", "preview"]
 
@@ -124,18 +124,7 @@ class PlatformSpec(StrictModel):
 
     @model_validator(mode="after")
     def _project_names(self) -> PlatformSpec:
-        claimed: dict[str, str] = {name: name for name in self.tenants}
-        for project, spec in self.tenants.items():
-            for former in spec.renamed_from:
-                if former == project:
-                    raise ValueError(f"tenants.{project}.renamedFrom: lists the project's own name")
-                owner = claimed.setdefault(former, project)
-                if owner != project:
-                    what = "the name" if owner == former else "a former name"
-                    raise ValueError(
-                        f"tenants.{project}.renamedFrom: {former!r} is {what} of project {owner!r}; "
-                        "each name identifies one project"
-                    )
+        check_renames("tenants", "project", {k: v.renamed_from for k, v in self.tenants.items()})
         return self
 
     @model_validator(mode="after")

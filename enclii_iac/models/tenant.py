@@ -156,18 +156,7 @@ class ProjectSpec(StrictModel):
                     raise ValueError(
                         f"environments.{env_name}.overrides: {svc_name!r} is not a service of this project"
                     )
-        claimed: dict[str, str] = {name: name for name in self.services}
-        for svc_name, svc in self.services.items():
-            for former in svc.renamed_from:
-                if former == svc_name:
-                    raise ValueError(f"services.{svc_name}.renamedFrom: lists the service's own name")
-                owner = claimed.setdefault(former, svc_name)
-                if owner != svc_name:
-                    what = "the name" if owner == former else "a former name"
-                    raise ValueError(
-                        f"services.{svc_name}.renamedFrom: {former!r} is {what} of service {owner!r}; "
-                        "each name identifies one service"
-                    )
+        check_renames("services", "service", {k: v.renamed_from for k, v in self.services.items()})
         seen: set[tuple[str, str]] = set()
         for m in self.members:
             if (m.kind, m.name) in seen:
@@ -270,6 +259,23 @@ def routes_for(svc: ServiceSpec, environment: str) -> ServiceSpec:
         data.pop("domains", None)
         data.pop("slo", None)
     return ServiceSpec.model_validate(data)
+
+
+def check_renames(path: str, kind: str, former_names: dict[str, list[str]]) -> None:
+    """Every current and former name identifies one object: ``former_names`` maps each name to its
+    ``renamedFrom``; a ValueError at ``<path>.<name>.renamedFrom`` otherwise."""
+    claimed: dict[str, str] = {name: name for name in former_names}
+    for name, former_list in former_names.items():
+        for former in former_list:
+            if former == name:
+                raise ValueError(f"{path}.{name}.renamedFrom: lists the {kind}'s own name")
+            owner = claimed.setdefault(former, name)
+            if owner != name:
+                what = "the name" if owner == former else "a former name"
+                raise ValueError(
+                    f"{path}.{name}.renamedFrom: {former!r} is {what} of {kind} {owner!r}; "
+                    f"each name identifies one {kind}"
+                )
 
 
 def apply_override(svc: ServiceSpec, override: ServiceOverride) -> ServiceSpec:
