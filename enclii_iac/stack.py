@@ -81,7 +81,7 @@ def require_secret(key: str, fix: str = "", namespace: str | None = None) -> pul
     marked placeholder ``[unset]`` with a warning, so the program synthesizes; under ``pulumi up`` an unset
     value is a SpecError naming the key and ``fix`` (default: the ``pulumi config set --secret`` command).
 
-        kubeconfig = require_secret("kubeconfig", "pulumi config set --secret kubeconfig < ~/.kube/config")
+        kubeconfig = require_secret("kubeconfig", "pulumi config set --secret <project>:kubeconfig < ~/.kube/config")
     """
     ns = namespace or pulumi.get_project()
     value = pulumi.Config(ns).get_secret(key)
@@ -208,7 +208,7 @@ def _secret_values(
 
 
 def misplaced_config_keys() -> list[str]:
-    """Stack config keys set in the project's namespace (``pulumi config set sshPrivateKey`` writes
+    """Stack config keys set in the project's namespace (``pulumi config set`` with a bare ``sshPrivateKey`` writes
     ``<project>:sshPrivateKey``) that the stack ignores because it reads ``enclii:<key>``."""
     project = pulumi.get_project()
     if project == CONFIG_NAMESPACE:
