@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from enclii_iac.errors import EncliiIacError, SpecError
+from enclii_iac.models.cluster import subnet_within
 from enclii_iac.models.platform import PlatformSpec
 from enclii_iac.stack import UNSET_SECRET
 from enclii_iac.synth import Progress, StackDir, read_stack_dir, run_stack
@@ -133,12 +134,13 @@ def ssh_key_problem(line: str) -> str | None:
     return None
 
 
+
 def _documentation(address: str) -> bool:
     try:
         net = ipaddress.ip_network(address, strict=False)
     except ValueError:
         return False
-    return any(net.version == d.version and net.subnet_of(d) for d in DOCUMENTATION_NETWORKS)  # type: ignore[arg-type]
+    return any(subnet_within(net, d) for d in DOCUMENTATION_NETWORKS)
 
 
 # --- tools ------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from types import FrameType
 from typing import Annotated, Any
 
 import pydantic
@@ -70,13 +71,13 @@ def _is_internal(filename: str) -> bool:
 def caller_location() -> str:
     """``file:line`` of the innermost frame outside enclii_iac and pydantic (the user's call), path relative
     to the working directory when below it; ``""`` when there is none."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         if not _is_internal(frame.f_code.co_filename):
             path = os.path.abspath(frame.f_code.co_filename)
             rel = os.path.relpath(path) if path.startswith(os.getcwd() + os.sep) else path
             return f"{rel}:{frame.f_lineno}"
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
     return ""
 
 

@@ -117,10 +117,22 @@ PRIVATE_RANGES_V6 = ("fc00::/7",)
 public range would accept those internet sources on every port."""
 
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def subnet_within(net: IPNetwork, outer: IPNetwork) -> bool:
+    """``net`` lies inside ``outer`` (False across IP versions)."""
+    if isinstance(net, ipaddress.IPv4Network) and isinstance(outer, ipaddress.IPv4Network):
+        return net.subnet_of(outer)
+    if isinstance(net, ipaddress.IPv6Network) and isinstance(outer, ipaddress.IPv6Network):
+        return net.subnet_of(outer)
+    return False
+
+
 def _private_range(value: str) -> str:
     net = ipaddress.ip_network(value, strict=False)
     allowed = PRIVATE_RANGES_V4 if net.version == 4 else PRIVATE_RANGES_V6
-    if not any(net.subnet_of(ipaddress.ip_network(r)) for r in allowed):  # type: ignore[arg-type]
+    if not any(subnet_within(net, ipaddress.ip_network(r)) for r in allowed):
         raise ValueError(
             f"{value!r} is not a private range: pod and service ranges must lie inside {', '.join(allowed)} "
             "(the host firewall trusts pod sources; a public range would open every port to it)"
