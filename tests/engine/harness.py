@@ -30,7 +30,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,6 +184,8 @@ class LocalCluster:
 
     workdir: Path
     extra_apiserver_args: Sequence[str] = ()
+    node_capacity: Mapping[str, str] = field(default_factory=lambda: dict(NODE_CAPACITY))
+    """What the kwok node advertises; the AX41's by default (a benchmark may ask for more pods)."""
     start_timeout: float = 180.0
     procs: list[Proc] = field(default_factory=list)
     server: str = ""
@@ -380,7 +382,7 @@ class LocalCluster:
                 },
             },
             "spec": {},
-            "status": {"capacity": NODE_CAPACITY, "allocatable": NODE_CAPACITY},
+            "status": {"capacity": dict(self.node_capacity), "allocatable": dict(self.node_capacity)},
         }
 
     def stop(self) -> None:
