@@ -66,8 +66,9 @@ REPLACE_ON: Final[dict[str, tuple[str, ...]]] = {
     "random:index/randomBytes:RandomBytes": ("*",),
     "random:index/randomString:RandomString": ("*",),
     "tls:index/privateKey:PrivateKey": ("*",),
-    # pulumi-command: a changed trigger runs the step again (replace = run create again; no delete command)
-    "command:remote:Command": ("triggers", "create", "stdin", "connection"),
+    # pulumi-command: changed triggers or connection replace a step; a changed create or stdin is an update
+    # (it runs create again)
+    "command:remote:Command": ("triggers", "connection"),
     "command:remote:CopyToRemote": ("triggers", "source", "remotePath", "connection"),
 }
 """Inputs whose change replaces the resource, by type (``*``: any input)."""
@@ -222,8 +223,13 @@ def diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         scripts = _rendered_changes(a["rendered"], b["rendered"], after) if after.get("custom") else []
         if after["type"] == "hcloud:index/server:Server" and scripts and "userData" not in reasons:
             reasons.append("userData")
-        if after["type"].startswith("command:remote:") and scripts and "stdin" not in reasons:
-            reasons.append("its script (re-runs)")
+        runs: list[str] = []
+        if after["type"].startswith("command:remote:") and not reasons:
+            # an update of a host step runs its create command again, in place (protected steps included)
+            if scripts:
+                runs.append("its script")
+            runs += [p for p in dict.fromkeys(path.split(".", 1)[0] for path, _, _ in changes)
+                     if p in ("create", "stdin", "update", "environment") and not (p == "stdin" and scripts)]
         options = [f"{k}: {before.get(k)} -> {after.get(k)}" for k in ("protect", "retainOnDelete", "provider",
                                                                         "parent") if before.get(k) != after.get(k)]
         if not changes and not scripts and not options:
@@ -234,6 +240,7 @@ def diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
             "scripts": scripts,
             "options": options,
             "replace": reasons,
+            "runs": runs,
         }
         changed.append(entry)
         if reasons:
@@ -296,8 +303,8 @@ def text(report: dict[str, Any]) -> str:
         lines.append(f"~ {r['resource']} (renamed from {r['from'].split(' ', 1)[1]}; its alias keeps it)")
     for c in report["changed"]:
         verb = "+- " if c["replace"] else "~ "
-        runs = c["resource"].startswith("command:remote:")
-        why = f" ({'runs again' if runs else 'replaced'}: {', '.join(c['replace'])})" if c["replace"] else ""
+        why = (f" (replaced: {', '.join(c['replace'])})" if c["replace"] else
+               f" (runs again: {', '.join(c['runs'])})" if c.get("runs") else "")
         lines.append(f"{verb}{c['resource']}{why}")
         for ch in c["changes"]:
             lines.append(f"    {ch['path']}: {_show(ch['old'])} -> {_show(ch['new'])}")
@@ -334,8 +341,8 @@ def markdown(report: dict[str, Any]) -> str:
             what += f" and {len(c['changes']) - 8} more"
         if c["scripts"]:
             what += (", " if what else "") + ", ".join(f"`rendered/{s}`" for s in c["scripts"])
-        verb = "**run again**" if c["resource"].startswith("command:remote:") else "**replace**"
-        action = f"{verb} ({', '.join(c['replace'])})" if c["replace"] else "update"
+        action = (f"**replace** ({', '.join(c['replace'])})" if c["replace"] else
+                  f"**run again** ({', '.join(c['runs'])})" if c.get("runs") else "update")
         rows.append((f"`{c['resource']}`", action, what))
     if rows:
         out += ["| resource | action | what |", "|---|---|---|"]

@@ -63,12 +63,14 @@ class DedicatedHost(pulumi.ComponentResource):
                                    host_key=spec.host_key, port=spec.ssh_port)
         self.connection = ssh_connection(host=spec.address, user=spec.admin_user, private_key=ssh_private_key,
                                          host_key=spec.host_key, port=spec.ssh_port)
+        # No ``triggers``: pulumi-command replaces a step whose triggers change, and Pulumi refuses to replace a
+        # protected resource, so a production host could never take a new script. A changed ``stdin`` is an
+        # update instead, which runs ``create`` again (both scripts are idempotent).
         self.admin_step = remote.Command(
             child_name(name, "admin"),
             connection=bootstrap,
             create=r.shell_for(spec.bootstrap_user),
             stdin=self.admin_script,
-            triggers=[r.sha256_hex(self.admin_script)],
             opts=pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect),
         )
         self.harden_step = remote.Command(
@@ -76,7 +78,6 @@ class DedicatedHost(pulumi.ComponentResource):
             connection=self.connection,
             create=r.shell_for(spec.admin_user),
             stdin=self.harden_script,
-            triggers=[r.sha256_hex(self.harden_script)],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.admin_step], protect=protect,
                                         retain_on_delete=protect),
         )

@@ -211,8 +211,7 @@ class K3sCluster(pulumi.ComponentResource):
                 child_name(name, key, "k3s"),
                 connection=node.connection,
                 create=r.shell_for(node.user),
-                stdin=script,
-                triggers=[script.apply(r.sha256_hex)],
+                stdin=script,  # no triggers: a changed script is an in-place update (protected in production)
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*node.ready, *after],
                                             protect=protect, retain_on_delete=protect),
             )

@@ -97,8 +97,8 @@ def test_dedicated_steps_connect_with_pinned_host_key_and_secret_key() -> None:
     assert harden.inputs["create"] == "sudo -n /bin/sh -s"
     assert admin.inputs["stdin"] == r.render_admin_script("enclii", spec.admin_ssh_keys)
     assert harden.inputs["stdin"] == r.render_harden_script(r.dedicated_hardening_files("ax41", spec))
-    assert admin.inputs["triggers"] == [r.sha256_hex(admin.inputs["stdin"])]
-    assert harden.inputs["triggers"] == [r.sha256_hex(harden.inputs["stdin"])]
+    # a new script is an in-place update of the (protected) step, never a replacement
+    assert "triggers" not in admin.inputs and "triggers" not in harden.inputs
     assert deps(rec, harden) == {"enclii-hosts-ax41-admin"}
 
 
@@ -128,10 +128,10 @@ def test_k3s_after_host_hardening_and_kubeconfig_after_k3s() -> None:
 def test_k3s_step_is_secret_and_carries_the_hardened_config() -> None:
     rec = production()
     k3s = rec.one(CMD, "enclii-k3s-ax41-k3s")
-    assert {"stdin", "connection", "triggers"} <= set(k3s.secret_inputs)
+    assert {"stdin", "connection"} <= set(k3s.secret_inputs)
+    assert "triggers" not in k3s.inputs  # a changed script updates the protected step in place
     script = reveal(k3s.inputs["stdin"])
     assert k3s.inputs["create"] == "sudo -n /bin/sh -s"
-    assert reveal(k3s.inputs["triggers"]) == [r.sha256_hex(script)]
     files = r.files_in_script(script)
     import yaml
 

@@ -40,7 +40,7 @@ def test_an_image_change_is_an_update() -> None:
         "resource": f"{DEPLOYMENT} shop-prod-api-deployment",
         "changes": [{"path": "spec.template.spec.containers[0].image", "old": "ghcr.io/acme/api:1",
                      "new": "ghcr.io/acme/api:2"}],
-        "scripts": [], "options": [], "replace": []}]
+        "scripts": [], "options": [], "replace": [], "runs": []}]
 
 
 def test_a_selector_change_replaces_the_deployment() -> None:
@@ -101,8 +101,20 @@ def test_changed_host_scripts_make_a_step_run_again() -> None:
     report = diff(side(step, rendered={"enclii-hosts-ax41-harden.sh": "a"}),
                   side(step, rendered={"enclii-hosts-ax41-harden.sh": "b"}))
     assert report["changed"][0]["scripts"] == ["enclii-hosts-ax41-harden.sh"]
-    assert report["changed"][0]["replace"] == ["its script (re-runs)"]
-    assert "(runs again: its script (re-runs))" in text(report)
+    # an in-place update that runs the script again, not a replacement (so a protected step takes it)
+    assert report["changed"][0]["runs"] == ["its script"]
+    assert report["changed"][0]["replace"] == [] and report["replaced"] == []
+    assert "~ command:remote:Command enclii-hosts-ax41-harden (runs again: its script)" in text(report)
+    assert "| **run again** (its script) |" in markdown(report)
+
+
+def test_a_changed_connection_replaces_a_step() -> None:
+    def step(host: str) -> dict[str, object]:
+        return res("command:remote:Command", "enclii-hosts-ax41-harden",
+                   {"create": "sudo -n /bin/sh -s", "connection": {"host": host}}, protect=True)
+    report = diff(side(step("203.0.113.10")), side(step("203.0.113.11")))
+    assert report["replaced"] == ["command:remote:Command enclii-hosts-ax41-harden"]
+    assert report["blocked"] and "protected" in report["blocked"][0]
 
 
 def test_markdown_for_a_pull_request() -> None:
