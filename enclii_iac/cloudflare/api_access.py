@@ -70,7 +70,8 @@ class ClusterApiAccess(pulumi.ComponentResource):
         :param domain: the zone.
         :param nodes: the hosts by key (``Hosts.nodes``); the servers' public addresses feed the A records.
         :param provider: the Cloudflare provider (default: the one in ``opts.providers``; required).
-        :param protect: protect the API tunnel and its secret (replacing either changes the tunnel id).
+        :param protect: protect the API tunnel, its secret (replacing either changes the tunnel id) and the
+            API's DNS records.
         :raises SpecError: a way in that cannot work (see ``api_access_issues``), before anything is declared.
         """
         spec = args
@@ -112,7 +113,8 @@ class ClusterApiAccess(pulumi.ComponentResource):
                         proxied=False,
                         ttl=API_RECORD_TTL,
                         comment=API_RECORD_COMMENT,
-                        opts=cf_opts,
+                        # like every other record in production: deleting it takes the API offline
+                        opts=pulumi.ResourceOptions.merge(cf_opts, pulumi.ResourceOptions(protect=protect)),
                     )
             self.connector_token = pulumi.Output.secret("")
             self.service_tokens = pulumi.Output.secret({})
@@ -170,7 +172,7 @@ class ClusterApiAccess(pulumi.ComponentResource):
             proxied=True,
             ttl=1,
             comment="enclii-iac: Kubernetes API through the API tunnel, behind Cloudflare Access",
-            opts=cf_opts,
+            opts=pulumi.ResourceOptions.merge(cf_opts, pulumi.ResourceOptions(protect=protect)),
         )
         for key in access.service_tokens:
             self.tokens[key] = cf.ZeroTrustAccessServiceToken(

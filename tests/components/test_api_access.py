@@ -274,3 +274,16 @@ def test_k3s_cluster_alone_refuses_a_tunnel_without_its_token() -> None:
     with pytest.raises(SpecError, match="pass api_tunnel_token=ClusterApiAccess"):
         Recorder().run(lambda: K3sCluster("k", K3sClusterSpec(servers=["ax41"], api_access=ApiAccessSpec(
             mode="tunnel", service_tokens=["ci"])), nodes={}))
+
+
+@pytest.mark.parametrize("mode", ["allowlist", "tunnel"])
+def test_production_protects_the_api_records(mode: str) -> None:
+    access = TUNNEL if mode == "tunnel" else None
+    allow = ["198.51.100.7/32"] if mode == "allowlist" else None
+    data = spec_data(access, kube_api=allow)
+    data["stage"] = "production"
+    rec = declare(build_platform(data))
+    records = [r for r in rec.of_type(RECORD) if r.name.startswith("enclii-api-record")]
+    assert records and all(r.protect for r in records)
+    preview = declare(spec(access, kube_api=allow))
+    assert not any(r.protect for r in preview.of_type(RECORD))
