@@ -12,8 +12,6 @@ name it. ``kube_policy`` (groups for the Kubernetes API through the tunnel) goes
 
 from __future__ import annotations
 
-from typing import Any
-
 import pulumi
 
 from enclii_iac import providers
@@ -37,13 +35,21 @@ def app_destinations(app: AccessAppSpec, domain: str) -> list[str]:
 
 
 def people_includes(groups: list[str], domains: list[str], emails: list[str], *, claim: str,
-                    idp_id: pulumi.Input[str]) -> list[Any]:
+                    idp_id: pulumi.Input[str]) -> list[cf.ZeroTrustAccessPolicyIncludeArgs]:
     """Policy ``includes`` (any one admits): Janua groups by claim, email domains, emails."""
-    out: list[Any] = [{"oidc": {"claim_name": claim, "claim_value": g, "identity_provider_id": idp_id}}
-                      for g in groups]
-    out += [{"email_domain": {"domain": d}} for d in domains]
-    out += [{"email": {"email": e}} for e in emails]
+    out = [cf.ZeroTrustAccessPolicyIncludeArgs(oidc=cf.ZeroTrustAccessPolicyIncludeOidcArgs(
+        claim_name=claim, claim_value=g, identity_provider_id=idp_id)) for g in groups]
+    out += [cf.ZeroTrustAccessPolicyIncludeArgs(email_domain=cf.ZeroTrustAccessPolicyIncludeEmailDomainArgs(
+        domain=d)) for d in domains]
+    out += [cf.ZeroTrustAccessPolicyIncludeArgs(email=cf.ZeroTrustAccessPolicyIncludeEmailArgs(email=e))
+            for e in emails]
     return out
+
+
+def janua_login(idp_id: pulumi.Input[str]) -> list[cf.ZeroTrustAccessPolicyRequireArgs]:
+    """Policy ``requires``: the login went through Janua (no other login method of the account admits)."""
+    return [cf.ZeroTrustAccessPolicyRequireArgs(login_method=cf.ZeroTrustAccessPolicyRequireLoginMethodArgs(
+        id=idp_id))]
 
 
 class IdentityAccess(pulumi.ComponentResource):
@@ -105,7 +111,6 @@ class IdentityAccess(pulumi.ComponentResource):
                 additional_secret_outputs=["config"])),
         )
         idp_id = self.identity_provider.id
-        janua_login = [{"login_method": {"id": idp_id}}]
         self.tokens: dict[str, cf.ZeroTrustAccessServiceToken] = {}
         for key, token in access.service_tokens.items():
             self.tokens[key] = cf.ZeroTrustAccessServiceToken(
@@ -130,7 +135,7 @@ class IdentityAccess(pulumi.ComponentResource):
                     name=f"{name} {key} people",
                     decision="allow",
                     includes=people,
-                    requires=janua_login,
+                    requires=janua_login(idp_id),
                     session_duration=session,
                     opts=cf_opts,
                 )
@@ -141,7 +146,9 @@ class IdentityAccess(pulumi.ComponentResource):
                     account_id=account,
                     name=f"{name} {key} service tokens",
                     decision="non_identity",
-                    includes=[{"service_token": {"token_id": self.tokens[t].id}} for t in app.service_tokens],
+                    includes=[cf.ZeroTrustAccessPolicyIncludeArgs(
+                        service_token=cf.ZeroTrustAccessPolicyIncludeServiceTokenArgs(token_id=self.tokens[t].id))
+                        for t in app.service_tokens],
                     opts=cf_opts,
                 )
                 app_policies.append(self.policies[f"{key}-tokens"])
@@ -152,13 +159,14 @@ class IdentityAccess(pulumi.ComponentResource):
                 name=f"{name} {key}",
                 type="self_hosted",
                 domain=uris[0],
-                destinations=[{"type": "public", "uri": u} for u in uris],
+                destinations=[cf.ZeroTrustAccessApplicationDestinationArgs(type="public", uri=u) for u in uris],
                 session_duration=session,
                 allowed_idps=[idp_id],
                 auto_redirect_to_identity=True,
                 app_launcher_visible=False,
                 service_auth401_redirect=bool(app.service_tokens),
-                policies=[{"id": p.id, "precedence": i} for i, p in enumerate(app_policies, start=1)],
+                policies=[cf.ZeroTrustAccessApplicationPolicyArgs(id=p.id, precedence=i)
+                          for i, p in enumerate(app_policies, start=1)],
                 opts=cf_opts,
             )
         self.kube_policy: cf.ZeroTrustAccessPolicy | None = None
@@ -169,7 +177,7 @@ class IdentityAccess(pulumi.ComponentResource):
                 name=f"{name} Kubernetes API groups",
                 decision="allow",
                 includes=people_includes(access.kube_api_groups, [], [], claim=oidc.groups_claim, idp_id=idp_id),
-                requires=janua_login,
+                requires=janua_login(idp_id),
                 session_duration=access.session_duration,
                 opts=cf_opts,
             )

@@ -23,9 +23,8 @@ from __future__ import annotations
 import base64
 import re
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from enclii_iac.models._base import Image, ShortLabel, StrictModel, image_digest
 
@@ -39,49 +38,31 @@ _EMAIL = r"^[A-Za-z0-9._%+-]{1,64}@([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{
 _EMAIL_DOMAIN = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 _SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
 _ACCESS_PATH = r"^/[A-Za-z0-9._~/-]{0,200}$"
-_HOST_PORT = re.compile(r"^(?:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*"
-                        r"|\[[0-9a-f:.]+\]|[0-9.]+)(:[0-9]{1,5})?$")
-_URL_PATH = re.compile(r"^(/[A-Za-z0-9._~-]+)*/?$")
+_HTTPS_URL = (r"^https://(?:[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)*"
+              r"|\[[0-9a-f:.]{2,45}\])(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~-]+)*/?$")
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----\n([A-Za-z0-9+/=\n]+?)\n?-----END CERTIFICATE-----\n?")
 
 SigningAlg = Literal["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"]
 
 
-_URL_CHARS = re.compile(r"^[A-Za-z0-9._~:/\[\]-]{1,512}$")
+IssuerUrl = Annotated[str, Field(pattern=_HTTPS_URL, max_length=512)]
+"""An https URL: ``https://<host>[:port][/path]``, no user, query or fragment (an OIDC issuer is exactly the
+``iss`` claim of its tokens; discovery is at ``<issuer>/.well-known/openid-configuration``)."""
 
-
-def _issuer(value: str) -> str:
-    if not _URL_CHARS.fullmatch(value):  # before urlsplit, which drops tabs and line breaks silently
-        raise ValueError(f"{value[:80]!r}: use https://<host>[:port][/path] with letters, digits and ._~:/- only")
-    parts = urlsplit(value)
-    if parts.scheme != "https":
-        raise ValueError(f"{value[:80]!r}: must be an https:// URL (the API server and Access refuse any other)")
-    if parts.query or parts.fragment or "@" in parts.netloc or not _HOST_PORT.fullmatch(parts.netloc):
-        raise ValueError(f"{value[:80]!r}: use https://<host>[:port][/path], without user, query or fragment")
-    if not _URL_PATH.fullmatch(parts.path):
-        raise ValueError(f"{value[:80]!r}: the path may hold only letters, digits and ._~-")
-    return value
-
-
-IssuerUrl = Annotated[str, AfterValidator(_issuer)]
-"""An https OIDC issuer: exactly the ``iss`` claim of its tokens (discovery at ``<issuer>/.well-known/...``)."""
+Prefix = Annotated[str, Field(pattern=_PREFIX)]
 
 
 def _pem_bundle(value: str) -> str:
     text = value.replace("\r\n", "\n").strip() + "\n"
     blocks = _PEM.findall(text)
     if not blocks or _PEM.sub("", text).strip():
-        raise ValueError("caPem: give one or more PEM certificates (-----BEGIN CERTIFICATE----- ...) and "
-                         "nothing else")
+        raise ValueError("give one or more PEM certificates (-----BEGIN CERTIFICATE----- ...) and nothing else")
     for body in blocks:
         try:
             base64.b64decode(body.replace("\n", ""), validate=True)
         except ValueError:
-            raise ValueError("caPem: a certificate's body is not base64") from None
+            raise ValueError("a certificate's body is not base64") from None
     return text
-
-
-PemBundle = Annotated[str, AfterValidator(_pem_bundle)]
 
 
 def _not_system(value: str) -> str:
@@ -89,9 +70,6 @@ def _not_system(value: str) -> str:
         raise ValueError(f"{value!r}: a prefix under system: would let the identity provider name Kubernetes' "
                          "own users and groups (system:masters); pick another, e.g. oidc:")
     return value
-
-
-Prefix = Annotated[str, Field(pattern=_PREFIX), AfterValidator(_not_system)]
 
 
 class OidcSpec(StrictModel):
@@ -107,12 +85,23 @@ class OidcSpec(StrictModel):
     username_prefix: Prefix = Field("oidc:", description="Prepended to every user name. Default: oidc:.")
     groups_claim: str = Field("groups", pattern=_CLAIM, description="Claim listing the groups. Default: groups.")
     groups_prefix: Prefix = Field("oidc:", description="Prepended to every group. Default: oidc:.")
-    ca_pem: PemBundle | None = Field(
+    ca_pem: str | None = Field(
         None, description="CA certificates of the issuer's TLS (PEM). Default: the host's CA bundle.")
     signing_algs: list[SigningAlg] = Field(
-        default_factory=lambda: ["RS256"], min_length=1, description="Accepted JWS algorithms. Default: RS256.")
+        default_factory=lambda: list[SigningAlg](["RS256"]), min_length=1,
+        description="Accepted JWS algorithms. Default: RS256.")
     required_claims: dict[Annotated[str, Field(pattern=_CLAIM)], Annotated[str, Field(pattern=_CLAIM_VALUE)]] = Field(
         default_factory=dict, description="Claims every token must carry with exactly this value.")
+
+    @field_validator("ca_pem")
+    @classmethod
+    def _ca(cls, value: str | None) -> str | None:
+        return None if value is None else _pem_bundle(value)
+
+    @field_validator("username_prefix", "groups_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        return _not_system(value)
 
     @model_validator(mode="after")
     def _distinct(self) -> OidcSpec:

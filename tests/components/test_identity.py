@@ -31,7 +31,8 @@ IDENTITY: dict[str, Any] = {
     "access": {
         **ACCESS,
         "apps": {
-            "dashboard": {"hostname": "dash", "allowGroups": ["platform-admins"], "allowEmailDomains": ["acme.example"]},
+            "dashboard": {"hostname": "dash", "allowGroups": ["platform-admins"],
+                          "allowEmailDomains": ["acme.example"]},
             "grafana": {"hostname": "grafana", "allowGroups": ["platform-admins", "sre"], "sessionDuration": "1h"},
             "api-admin": {"hostname": "api", "paths": ["/admin", "/internal"], "allowGroups": ["platform-admins"],
                           "serviceTokens": ["ci"]},
@@ -112,7 +113,8 @@ def test_each_app_admits_its_groups_and_domains_through_janua_only(rec: Recorder
     people = rec.one(POLICY, "enclii-access-dashboard-people").plain_inputs
     assert people["decision"] == "allow"
     assert people["includes"] == [
-        {"oidc": {"claimName": "groups", "claimValue": "platform-admins", "identityProviderId": "enclii-access-idp-id"}},
+        {"oidc": {"claimName": "groups", "claimValue": "platform-admins",
+                  "identityProviderId": "enclii-access-idp-id"}},
         {"emailDomain": {"domain": "acme.example"}}]
     assert people["requires"] == [{"loginMethod": {"id": "enclii-access-idp-id"}}]
     grafana = rec.one(APP, "enclii-access-grafana").plain_inputs
