@@ -294,6 +294,15 @@ class EncliiPlatform(pulumi.ComponentResource):
         assert kube is not None
         self.kubernetes_provider = kube
         self.kubeconfig = self.cluster.kubeconfig if self.cluster is not None else pulumi.Output.secret("")
+        # what people use day to day: the server and CA of the cluster and a login through the identity
+        # provider; no credential, so not a secret (the admin kubeconfig above is the break-glass one)
+        self.oidc_kubeconfig: pulumi.Output[str] | None = None
+        if self.cluster is not None and oidc is not None:
+            from enclii_iac.identity.render import oidc_kubeconfig_from_admin
+
+            login = oidc
+            self.oidc_kubeconfig = pulumi.Output.unsecret(self.cluster.kubeconfig.apply(
+                lambda admin: oidc_kubeconfig_from_admin(login, str(admin), name)))
 
         if spec.edge is not None:
             from enclii_iac.cloudflare import CloudflareTunnel, CustomDomains, DnsRecords, tenant_edge
@@ -437,6 +446,8 @@ def build_platform(settings: StackSettings, kubeconfig: pulumi.Input[str] | None
         pulumi.export("hostAddresses", platform.hosts.addresses)
     if platform.cluster is not None:
         pulumi.export("apiServerUrl", platform.cluster.api_server_url)
+        if platform.oidc_kubeconfig is not None:
+            pulumi.export("oidcKubeconfig", platform.oidc_kubeconfig)
         access = spec.cluster.api_access if spec.cluster is not None else None
         if access is not None:
             info: dict[str, Any] = {"mode": access.mode}

@@ -67,3 +67,19 @@ def oidc_kubeconfig(oidc: OidcSpec, *, server_url: str, ca_data: str, name: str)
         "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-oidc"}}],
         "current-context": name,
     }
+
+
+def oidc_kubeconfig_from_admin(oidc: OidcSpec, admin_kubeconfig: str, name: str) -> str:
+    """:func:`oidc_kubeconfig` for the cluster of an admin kubeconfig (its server URL and CA, never its
+    credentials), as YAML."""
+    import yaml
+
+    data = yaml.safe_load(admin_kubeconfig) if admin_kubeconfig else None
+    clusters = data.get("clusters") if isinstance(data, dict) else None
+    if not clusters:
+        raise RenderError("the admin kubeconfig has no cluster to point the OIDC kubeconfig at")
+    cluster = clusters[0].get("cluster") or {}
+    out = oidc_kubeconfig(oidc, server_url=str(cluster.get("server", "")),
+                          ca_data=str(cluster.get("certificate-authority-data", "")), name=name)
+    return yaml.safe_dump(out, sort_keys=False, default_flow_style=False, width=100000)
+

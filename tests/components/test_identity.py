@@ -172,3 +172,47 @@ def test_access_without_the_janua_client_secret_is_refused_before_anything_is_de
     with pytest.raises(SpecError, match="config enclii:januaClientSecret"):
         rec.run(program)
     assert [r.type for r in rec.records if not r.type.startswith("pulumi:")] == []
+
+
+def _stack(tmp_path: Any) -> Any:
+    doc = {"apiVersion": "enclii.dev/v1", "kind": "Platform", "metadata": {"name": "enclii"},
+           "spec": {**spec_data(TUNNEL), "identity": IDENTITY, "tenants": TENANTS}}
+    (tmp_path / "platform.yaml").write_text(yaml.safe_dump(doc))
+    (tmp_path / "Pulumi.yaml").write_text("name: p\nruntime: python\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text("config: {}\n")
+    (tmp_path / "__main__.py").write_text(
+        "from pathlib import Path\nfrom enclii_iac.platform import build_platform\n"
+        "from enclii_iac.stack import load_stack_settings\n"
+        "build_platform(load_stack_settings(Path(__file__).parent))\n")
+    return tmp_path
+
+
+def test_synth_marks_the_unset_janua_secret_and_check_names_the_command(tmp_path: Any) -> None:
+    from enclii_iac.check import check_stack
+    from enclii_iac.synth import run_stack
+
+    stack = _stack(tmp_path)
+    result = run_stack(stack)
+    assert any("enclii:januaClientSecret is unset" in w for w in result.warnings), result.warnings
+    idp = result.recorder.one(IDP, "enclii-access-idp")
+    assert idp.secret_inputs == ["config"] and reveal(idp.inputs["config"])["clientSecret"] == "[unset]"
+    outputs = result.recorder.stack_outputs
+    assert outputs["accessApplications"]["api-admin"] == ["api.example.com/admin", "api.example.com/internal"]
+    report = check_stack(stack, "dev", tools=False)
+    janua = [f for f in report["findings"] if "januaClientSecret" in f["message"]]
+    assert janua and janua[0]["status"] == "fail"
+    assert janua[0]["fix"] == "pulumi config set --secret enclii:januaClientSecret <client-secret>"
+
+
+def test_people_get_an_oidc_kubeconfig_without_credentials(tmp_path: Any) -> None:
+    from enclii_iac.synth import run_stack
+
+    result = run_stack(_stack(tmp_path))
+    outputs = result.recorder.stack_outputs
+    admin = yaml.safe_load(reveal(outputs["kubeconfig"]))
+    login = yaml.safe_load(outputs["oidcKubeconfig"])  # a plain output: it holds no secret
+    assert login["clusters"][0]["cluster"] == admin["clusters"][0]["cluster"]
+    user = login["users"][0]["user"]
+    assert set(user) == {"exec"} and "--oidc-client-id=kubernetes" in user["exec"]["args"]
+    credentials = [str(v) for v in admin["users"][0]["user"].values()]
+    assert credentials and not [c for c in credentials if c in str(login)]
