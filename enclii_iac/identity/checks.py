@@ -28,7 +28,7 @@ def identity_issues(spec: PlatformSpec) -> list[tuple[Loc, str]]:
     access = identity.access
     if access is None:
         return issues
-    if spec.edge is None and (access.apps or access.kube_api_groups):
+    if spec.edge is None:
         issues.append((loc_of("identity.access"), "Cloudflare Access needs the edge (spec.edge: account and zone)"))
     api = spec.cluster.api_access if spec.cluster is not None else None
     if access.kube_api_groups and (api is None or api.mode != "tunnel"):
