@@ -131,6 +131,25 @@ def declared_objects(oidc: OidcSpec) -> list[dict[str, Any]]:
     return Recorder(project="enclii", stack="identity").run(program).kubernetes_objects()
 
 
+def audit_args(tmp: Path) -> list[str]:
+    """The audit flags and policy a k3s server gets (k3s_config, audit_policy), with this test's paths."""
+    from enclii_iac import host_defaults as hd
+    from enclii_iac.models.cluster import K3sClusterSpec
+    from enclii_iac.render.host import K3sNodeConfig, audit_policy, dump_yaml, k3s_config
+
+    (tmp / "audit-policy.yaml").write_text(dump_yaml(audit_policy()))
+    node = K3sNodeConfig(name="ax41", role="server", node_ip="10.0.0.2", init=True)
+    args = k3s_config(K3sClusterSpec(servers=["ax41"]), node, token="t", agent_token="a")["kube-apiserver-arg"]
+    paths = {hd.K3S_AUDIT_POLICY_PATH: str(tmp / "audit-policy.yaml"), hd.K3S_AUDIT_LOG_PATH: str(tmp / "audit.log")}
+    out = []
+    for arg in args:
+        if arg.startswith("audit-"):
+            key, _, value = arg.partition("=")
+            out.append(f"{key}={paths.get(value, value)}")
+    assert len(out) == 5, args
+    return out
+
+
 @dataclass
 class Env:
     cluster: LocalCluster
@@ -170,7 +189,7 @@ def env(engine: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]
     oidc = OidcSpec(issuer_url=issuer.url, client_id=CLIENT_ID, ca_pem=issuer.ca_file.read_text())
     # the function that writes k3s's kube-apiserver-arg; only the CA's path differs (a file of this test)
     api_args = oidc_apiserver_args(oidc, ca_file=str(issuer.ca_file))
-    cluster = LocalCluster(tmp / "cluster", extra_apiserver_args=[f"--{a}" for a in api_args])
+    cluster = LocalCluster(tmp / "cluster", extra_apiserver_args=[f"--{a}" for a in api_args + audit_args(tmp)])
     try:
         cluster.start()
         objects = declared_objects(oidc)
@@ -289,3 +308,28 @@ def test_the_same_name_without_the_group_gets_nothing_and_a_user_binding_works(e
     _wait_authenticated(env, owner)
     assert _can(env, owner, "create", "rbac.authorization.k8s.io", "rolebindings", "-n", "shop-prod")
     assert not _can(env, owner, "create", "rbac.authorization.k8s.io", "rolebindings", "-n", "blog-dev")
+
+
+def test_the_audit_log_names_the_oidc_user_and_the_decision(env: Env) -> None:
+    kc = env.kubeconfig_for(env.issuer.token("carol@acme.example", ["shop-devs"]), "carol")
+    _wait_authenticated(env, kc)
+    assert env.kubectl_as(kc, "get", "pods", "-n", "shop-dev")[0] == 0
+    rc, out = env.kubectl_as(kc, "get", "pods", "-n", "blog-dev")
+    assert rc != 0 and "Forbidden" in out, out
+    log = env.tmp / "audit.log"
+    deadline = time.monotonic() + 30
+    events: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        lines = log.read_text().splitlines() if log.exists() else []
+        events = [e for e in map(json.loads, lines) if e.get("user", {}).get("username") == "oidc:carol@acme.example"
+                  and e.get("objectRef", {}).get("resource") == "pods" and e.get("verb") == "list"]
+        if {e["objectRef"].get("namespace") for e in events} >= {"shop-dev", "blog-dev"}:
+            break
+        time.sleep(1)
+    by_ns = {e["objectRef"]["namespace"]: e for e in events}
+    assert set(by_ns) >= {"shop-dev", "blog-dev"}, events
+    assert "oidc:shop-devs" in by_ns["shop-dev"]["user"]["groups"]
+    assert by_ns["shop-dev"]["annotations"]["authorization.k8s.io/decision"] == "allow"
+    assert by_ns["blog-dev"]["annotations"]["authorization.k8s.io/decision"] == "forbid"
+    assert all(e["level"] == "Metadata" and "requestObject" not in e for e in events)  # never bodies
+
