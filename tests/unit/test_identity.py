@@ -244,3 +244,19 @@ def test_two_apps_on_one_path_are_refused() -> None:
     with pytest.raises(SpecError, match="kubeApiGroups: only used when the Kubernetes API is reached through"):
         platform({"oidc": {"issuerUrl": ISSUER, "clientId": "kubernetes"},
                   "access": {**ACCESS, "kubeApiGroups": ["ops"]}}, edge=edge)
+
+
+def test_enclii_iac_validate_refuses_janua_on_a_platform_without_its_database(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from enclii_iac.cli import main
+
+    janua = {"placement": "platform", "image": "ghcr.io/madfam/janua@sha256:" + "a" * 64, "database": "janua"}
+    doc = {"apiVersion": "enclii.dev/v1", "kind": "Platform", "metadata": {"name": "enclii"},
+           "spec": {"domain": "example.com", "identity": {
+               "oidc": {"issuerUrl": ISSUER, "clientId": "kubernetes"}, "janua": janua}}}
+    (tmp_path / "platform.yaml").write_text(yaml.safe_dump(doc))
+    assert main(["validate", str(tmp_path / "platform.yaml")]) == 1
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "identity.janua.database" in text and "run Janua outside the platform" in text
+    assert "Traceback" not in text
