@@ -201,6 +201,9 @@ def _spec_findings(spec: PlatformSpec, sd: StackDir, unset: list[str]) -> list[F
         out.append(_secret_finding(sd, "cloudflareToken", "tunnel, DNS, R2 and custom hostnames", "<api-token>"))
     if spec.hosts is not None and spec.hosts.cloud:
         out.append(_secret_finding(sd, "hcloudToken", "Hetzner Cloud servers", "<hcloud-token>"))
+    if spec.identity is not None and spec.identity.access is not None:
+        out.append(_secret_finding(sd, "januaClientSecret", "Cloudflare Access logs people in through Janua",
+                                   "<client-secret>"))
     if spec.cluster is None and spec.stage == "production":
         out.append(_secret_finding(sd, "kubeconfig", "no cluster in the spec: the stack deploys to this one",
                                    "< kubeconfig.yaml"))

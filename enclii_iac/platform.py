@@ -97,7 +97,8 @@ def platform_providers(given: PlatformProviders | None, opts: pulumi.ResourceOpt
 
 
 def _preflight(
-    spec: PlatformSpec, providers: PlatformProviders, ssh_private_key: object, tenant_secrets: object = None
+    spec: PlatformSpec, providers: PlatformProviders, ssh_private_key: object, tenant_secrets: object = None,
+    janua_client_secret: object = None,
 ) -> None:
     """Every check that needs more than the spec, before anything is declared."""
     from enclii_iac.secret_values import check_tenant_secrets
@@ -123,6 +124,9 @@ def _preflight(
                 f"edge.r2.buckets (add tokens: {{etcd: {{access: write, prefix: {snaps.folder}/}}}})",
             )
         )
+    if spec.identity is not None and spec.identity.access is not None and janua_client_secret is None:
+        issues.append(SpecIssue("platform", "identity.access", "Access logs in through Janua: pass the secret of "
+                                "its OIDC client (config enclii:januaClientSecret)"))
     issues += check_tenant_secrets(spec.tenants, tenant_secrets)
     if issues:
         raise SpecError(issues)
@@ -152,6 +156,7 @@ class EncliiPlatform(pulumi.ComponentResource):
         providers: PlatformProviders | None = None,
         ssh_private_key: pulumi.Input[str] | None = None,
         tenant_secrets: Mapping[str, Mapping[str, SecretValues]] | None = None,
+        janua_client_secret: pulumi.Input[str] | None = None,
     ) -> None:
         """Declare everything ``args`` describes; every check runs before the first resource is declared.
 
@@ -166,12 +171,14 @@ class EncliiPlatform(pulumi.ComponentResource):
         :param ssh_private_key: the deploy key Pulumi logs in to the hosts with (a secret); needed with hosts.
         :param tenant_secrets: values of the secrets tenant services declare, ``{project: {service: {NAME:
             value}}}``; each becomes a Pulumi secret. Missing, unknown or misspelled entries are errors.
+        :param janua_client_secret: the secret of Cloudflare Access's OIDC client at Janua (a secret); needed
+            with ``identity.access``.
         :raises SpecError: every problem (missing provider, key or secret, spec cross-checks), before anything
             is declared.
         """
         spec = args
         providers = platform_providers(providers, opts)
-        _preflight(spec, providers, ssh_private_key, tenant_secrets)
+        _preflight(spec, providers, ssh_private_key, tenant_secrets, janua_client_secret)
         used = used_providers(spec)
         # providers without credentials are still explicit, so nothing falls back to an ambient default;
         # each is declared only when a resource of this platform uses it
@@ -228,6 +235,15 @@ class EncliiPlatform(pulumi.ComponentResource):
                 cluster_cidr=spec.cluster.cluster_cidr if spec.cluster else "10.42.0.0/16",
                 protect=spec.protect,
             )
+        self.identity_access: Any = None
+        access = spec.identity.access if spec.identity is not None else None
+        if access is not None and spec.edge is not None:
+            from enclii_iac.identity.access import IdentityAccess
+
+            assert cloudflare is not None and spec.identity is not None and janua_client_secret is not None
+            self.identity_access = IdentityAccess(
+                child_name(name, "access"), spec.identity, here, edge=spec.edge, domain=spec.domain,
+                client_secret=janua_client_secret, provider=cloudflare)
         self.api_access: Any = None
         if spec.cluster is not None and spec.edge is not None:
             from enclii_iac.cloudflare.api_access import ClusterApiAccess
@@ -241,9 +257,13 @@ class EncliiPlatform(pulumi.ComponentResource):
                 domain=spec.domain,
                 nodes=self.hosts.nodes,
                 provider=cloudflare,
+                extra_policies=([self.identity_access.kube_policy]
+                                if self.identity_access is not None and self.identity_access.kube_policy is not None
+                                else []),
                 protect=spec.protect,
             )
         kube = providers.kubernetes
+        oidc = spec.identity.oidc if spec.identity is not None else None
         if spec.cluster is not None:
             from enclii_iac.k3s import EtcdS3Credentials, K3sCluster
 
@@ -267,12 +287,22 @@ class EncliiPlatform(pulumi.ComponentResource):
                 api_tunnel_token=(self.api_access.connector_token
                                   if spec.cluster.api_access.mode == "tunnel" and self.api_access is not None
                                   else None),
+                oidc=oidc,
                 protect=spec.protect,
             )
             kube = self.cluster.provider
         assert kube is not None
         self.kubernetes_provider = kube
         self.kubeconfig = self.cluster.kubeconfig if self.cluster is not None else pulumi.Output.secret("")
+        # what people use day to day: the server and CA of the cluster and a login through the identity
+        # provider; no credential, so not a secret (the admin kubeconfig above is the break-glass one)
+        self.oidc_kubeconfig: pulumi.Output[str] | None = None
+        if self.cluster is not None and oidc is not None:
+            from enclii_iac.identity.render import oidc_kubeconfig_from_admin
+
+            login = oidc
+            self.oidc_kubeconfig = pulumi.Output.unsecret(self.cluster.kubeconfig.apply(
+                lambda admin: oidc_kubeconfig_from_admin(login, str(admin), name)))
 
         if spec.edge is not None:
             from enclii_iac.cloudflare import CloudflareTunnel, CustomDomains, DnsRecords, tenant_edge
@@ -328,6 +358,7 @@ class EncliiPlatform(pulumi.ComponentResource):
                 secret_values=secrets.get(project),
                 allowed_registries=registries,
                 admission=self.admission,
+                oidc=oidc,
                 protect=spec.protect,
             )
         self.namespaces = pulumi.Output.all(*[t.namespaces for t in self.tenants.values()]).apply(
@@ -390,12 +421,20 @@ def build_platform(settings: StackSettings, kubeconfig: pulumi.Input[str] | None
             "enclii:sshPrivateKey",
             "hosts need the deploy key; run: pulumi config set --secret enclii:sshPrivateKey < ~/.ssh/enclii_deploy",
         )
+    janua_secret = None
+    if spec.identity is not None and spec.identity.access is not None:
+        janua_secret = settings.secret_or_placeholder(
+            settings.janua_client_secret,
+            "enclii:januaClientSecret",
+            "Access logs in through Janua; run: pulumi config set --secret enclii:januaClientSecret VALUE",
+        )
     platform = EncliiPlatform(
         spec.name,
         spec,
         providers=PlatformProviders(kubernetes=kube, hcloud=hcloud_provider, cloudflare=cloudflare_provider),
         ssh_private_key=ssh_key,
         tenant_secrets=settings.tenant_secrets,
+        janua_client_secret=janua_secret,
     )
     pulumi.export("namespaces", platform.namespaces)
     pulumi.export("hostnames", platform.hostnames)
@@ -407,6 +446,8 @@ def build_platform(settings: StackSettings, kubeconfig: pulumi.Input[str] | None
         pulumi.export("hostAddresses", platform.hosts.addresses)
     if platform.cluster is not None:
         pulumi.export("apiServerUrl", platform.cluster.api_server_url)
+        if platform.oidc_kubeconfig is not None:
+            pulumi.export("oidcKubeconfig", platform.oidc_kubeconfig)
         access = spec.cluster.api_access if spec.cluster is not None else None
         if access is not None:
             info: dict[str, Any] = {"mode": access.mode}
@@ -415,6 +456,10 @@ def build_platform(settings: StackSettings, kubeconfig: pulumi.Input[str] | None
             pulumi.export("apiAccess", info)
         if platform.api_access is not None and platform.api_access.tokens:
             pulumi.export("apiServiceTokens", platform.api_access.service_tokens)
+    if platform.identity_access is not None:
+        pulumi.export("accessApplications", platform.identity_access.applications)
+        if platform.identity_access.tokens:
+            pulumi.export("accessServiceTokens", platform.identity_access.service_tokens)
     if platform.tunnel is not None:
         pulumi.export("tunnelId", platform.tunnel.tunnel_id)
         pulumi.export("tunnelHostnames", platform.tunnel.hostnames)

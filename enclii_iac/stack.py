@@ -15,6 +15,8 @@ key                 secret    meaning
 ``hcloudToken``     yes       Hetzner Cloud API token (else ``HCLOUD_TOKEN`` in the environment)
 ``cloudflareToken`` yes       Cloudflare API token (else ``CLOUDFLARE_API_TOKEN`` in the environment)
 ``sshPrivateKey``   yes       deploy key pulumi-command logs in to the hosts with
+``januaClient``     yes       secret of Cloudflare Access's OIDC client at Janua (``identity.access``)
+``Secret``
 ``prNumber``        no        preview stacks: the pull request number
 ``productionStack`` no        preview stacks: the production stack to reference
 ``cloudflareToken`` no        the permissions the Cloudflare token was created with (``enclii-iac check``
@@ -41,7 +43,7 @@ from enclii_iac.models.tenant import ProjectSpec
 CONFIG_NAMESPACE = "enclii"
 CONFIG_KEYS = (
     "spec", "platform", "tenantFiles", "kubeconfig", "tenantSecrets", "hcloudToken", "cloudflareToken",
-    "sshPrivateKey", "prNumber", "productionStack", "cloudflareTokenPermissions",
+    "sshPrivateKey", "prNumber", "productionStack", "cloudflareTokenPermissions", "januaClientSecret",
 )
 """Every key a stack reads, all in the ``enclii`` namespace (``pulumi config set enclii:<key> ...``)."""
 SYNTH_ENV = "ENCLII_SYNTH"
@@ -59,6 +61,7 @@ class StackSettings:
     hcloud_token: pulumi.Output[str] | None = None
     cloudflare_token: pulumi.Output[str] | None = None
     ssh_private_key: pulumi.Output[str] | None = None
+    janua_client_secret: pulumi.Output[str] | None = None
     unset_secrets: list[str] = field(default_factory=list)
     pr_number: int | None = None
     placeholders: bool = False
@@ -267,7 +270,8 @@ def observe_settings() -> Iterator[list[StackSettings]]:
         _OBSERVERS.remove(seen)
 
 
-SECRET_CONFIG_KEYS = ("kubeconfig", "tenantSecrets", "hcloudToken", "cloudflareToken", "sshPrivateKey")
+SECRET_CONFIG_KEYS = ("kubeconfig", "tenantSecrets", "hcloudToken", "cloudflareToken", "sshPrivateKey",
+                      "januaClientSecret")
 """Keys that hold secrets: set them with ``pulumi config set --secret``, never in clear."""
 
 
@@ -312,6 +316,7 @@ def load_stack_settings(
         hcloud_token=cfg.get_secret("hcloudToken"),
         cloudflare_token=cfg.get_secret("cloudflareToken"),
         ssh_private_key=cfg.get_secret("sshPrivateKey"),
+        janua_client_secret=cfg.get_secret("januaClientSecret"),
         unset_secrets=unset,
         pr_number=pr,
         placeholders=placeholders,

@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import pulumi
@@ -58,6 +58,7 @@ class ClusterApiAccess(pulumi.ComponentResource):
         domain: str,
         nodes: Mapping[str, ClusterNode],
         provider: cf.Provider | None = None,
+        extra_policies: Sequence[cf.ZeroTrustAccessPolicy] = (),
         protect: bool = False,
     ) -> None:
         """Declare the API's way in.
@@ -70,6 +71,8 @@ class ClusterApiAccess(pulumi.ComponentResource):
         :param domain: the zone.
         :param nodes: the hosts by key (``Hosts.nodes``); the servers' public addresses feed the A records.
         :param provider: the Cloudflare provider (default: the one in ``opts.providers``; required).
+        :param extra_policies: tunnel: more Access policies of the API's application, after its own (the
+            Janua groups of ``identity.access.kubeApiGroups``, from IdentityAccess.kube_policy).
         :param protect: protect the API tunnel, its secret (replacing either changes the tunnel id) and the
             API's DNS records.
         :raises SpecError: a way in that cannot work (see ``api_access_issues``), before anything is declared.
@@ -93,6 +96,7 @@ class ClusterApiAccess(pulumi.ComponentResource):
         self.policies: dict[str, cf.ZeroTrustAccessPolicy] = {}
         self.tokens: dict[str, cf.ZeroTrustAccessServiceToken] = {}
         self.commands: dict[str, str] = {}
+        self.extra_policies = list(extra_policies)
 
         if access.mode == "allowlist":
             url = api_server_url(spec)
@@ -214,7 +218,8 @@ class ClusterApiAccess(pulumi.ComponentResource):
             session_duration=access.session_duration,
             app_launcher_visible=False,
             service_auth401_redirect=True,
-            policies=[{"id": p.id, "precedence": i} for i, p in enumerate(self.policies.values(), start=1)],
+            policies=[{"id": p.id, "precedence": i}
+                      for i, p in enumerate([*self.policies.values(), *self.extra_policies], start=1)],
             opts=cf_opts,
         )
         self.service_tokens = pulumi.Output.secret(pulumi.Output.all(

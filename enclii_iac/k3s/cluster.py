@@ -16,6 +16,7 @@ from enclii_iac.errors import SpecError, SpecIssue
 from enclii_iac.hetzner._command import remote
 from enclii_iac.hetzner.node import ClusterNode
 from enclii_iac.models.cluster import K3sClusterSpec, api_server_url
+from enclii_iac.models.identity import OidcSpec
 from enclii_iac.naming import child_name, type_token
 from enclii_iac.render import api_access as ra
 from enclii_iac.render import host as r
@@ -143,7 +144,8 @@ class K3sCluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: K3sClusterSpec, opts: pulumi.ResourceOptions | None = None, *,
                  nodes: Mapping[str, ClusterNode], etcd_s3: EtcdS3Credentials | None = None,
-                 api_tunnel_token: pulumi.Input[str] | None = None, protect: bool = False) -> None:
+                 api_tunnel_token: pulumi.Input[str] | None = None, oidc: OidcSpec | None = None,
+                 protect: bool = False) -> None:
         """Install k3s on ``nodes`` and expose the kubeconfig and a Kubernetes provider.
 
         :param name: logical name; children are ``<name>-token``, ``-agent-token``, ``<name>-<node>-k3s``,
@@ -155,6 +157,8 @@ class K3sCluster(pulumi.ComponentResource):
             ``etcdSnapshots.bucket`` is set).
         :param api_tunnel_token: with ``apiAccess.mode: tunnel``, the API tunnel's connector token
             (``ClusterApiAccess.connector_token``); the connector is installed on every server.
+        :param oidc: the API server's OIDC authenticator (``identity.oidc``): its flags go into every
+            server's ``kube-apiserver-arg`` and its CA next to them; default: none (admin kubeconfig only).
         :param protect: protect the tokens and install steps (production).
         :raises SpecError: unknown node keys, mixed host kinds, snapshot credentials that disagree with the
             spec, a tunnel without its token; before anything is declared.
@@ -170,6 +174,7 @@ class K3sCluster(pulumi.ComponentResource):
         _check(spec, nodes, etcd_s3)
         super().__init__(TYPE_K3S_CLUSTER, name, None, opts)
         self.spec = spec
+        self.oidc = oidc
         keep = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
         self.token = random.RandomPassword(child_name(name, "token"), length=48, special=False, opts=keep)
         self.agent_token = random.RandomPassword(child_name(name, "agent-token"), length=48, special=False,
@@ -273,9 +278,11 @@ class K3sCluster(pulumi.ComponentResource):
             name=key, role=role, node_ip=node_ip, external_ip=external_ip, init=is_first,
             join_url=None if is_first else join_url, tls_sans=tuple(dict.fromkeys(sans)),
             labels=spec.node_labels)
-        config = r.k3s_config(spec, node, token=token, agent_token=agent_token, etcd_s3=s3)
+        oidc = self.oidc if role == "server" else None
+        config = r.k3s_config(spec, node, token=token, agent_token=agent_token, etcd_s3=s3, oidc=oidc)
         return r.render_k3s_install_script(version=spec.version, role=role, config=config,
-                                           hardening=spec.hardening, extra_exempt=extra_exempt)
+                                           hardening=spec.hardening, extra_exempt=extra_exempt,
+                                           oidc_ca_pem=oidc.ca_pem if oidc is not None else None)
 
     def _upgrades(self, name: str) -> None:
         spec = self.spec

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from enclii_iac.errors import SpecError, SpecIssue
+from enclii_iac.models.identity import OidcSpec
 from enclii_iac.models.platform import IngressSpec
 from enclii_iac.models.service import ServiceSpec, ServiceType
 from enclii_iac.models.tenant import EnvironmentSpec, ProjectSpec
@@ -54,11 +55,13 @@ class TenantEnvironment(pulumi.ComponentResource):
         allowed_hosts: list[str] | None = None,
         allowed_registries: list[str] | None = None,
         admission: Any | None = None,
+        oidc: OidcSpec | None = None,
         protect: bool = False,
     ) -> None:
-        """``allowed_hosts``: the hostnames this environment serves, written on the namespace for the admission
-        policies (default: none may be claimed); ``allowed_registries``: image prefixes (default: any);
-        ``admission``: the cluster's TenantAdmission, which role bindings wait for. ``routed_ports`` is
+        """``oidc``: the cluster's OIDC authenticator; members are bound by the names it gives them (its user
+        and group prefixes). ``allowed_hosts``: the hostnames this environment serves, written on the namespace
+        for the admission policies (default: none may be claimed); ``allowed_registries``: image prefixes
+        (default: any); ``admission``: the cluster's TenantAdmission, which role bindings wait for. ``routed_ports`` is
         ignored (each routed service admits the ingress controller on its own port)."""
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=[provider]))
         super().__init__(TYPE_TENANT_ENVIRONMENT, name, None, opts)
@@ -106,7 +109,10 @@ class TenantEnvironment(pulumi.ComponentResource):
                 guards = list(admission.ready) if admission is not None else []
                 self.role_bindings[role_name] = k8s.rbac.v1.RoleBinding(
                     child_name(name, "binding", role_name),
-                    **_k8s_args(m.role_binding(project, environment, role_name, by_role[role_name])),
+                    **_k8s_args(m.role_binding(
+                        project, environment, role_name, by_role[role_name],
+                        user_prefix=oidc.username_prefix if oidc is not None else "",
+                        group_prefix=oidc.groups_prefix if oidc is not None else "")),
                     opts=_opts(self, depends_on=[self.roles[role_name], *guards]),
                 )
         self.namespace_name = self.namespace.metadata.apply(lambda md: str(md["name"]) if md else "")
@@ -427,9 +433,11 @@ class TenantProject(pulumi.ComponentResource):
         secret_values: Mapping[str, SecretValues] | None = None,
         allowed_registries: list[str] | None = None,
         admission: Any | None = None,
+        oidc: OidcSpec | None = None,
         protect: bool = False,
     ) -> None:
-        """``allowed_registries``: image prefixes the namespaces' admission policy allows (default: any);
+        """``oidc``: the cluster's OIDC authenticator (``identity.oidc``); members are bound with its prefixes.
+        ``allowed_registries``: image prefixes the namespaces' admission policy allows (default: any);
         ``admission``: the cluster's TenantAdmission (``enclii_iac.kube.admission``), declared once per
         cluster; role bindings are created after it."""
         project = project or name
@@ -458,6 +466,7 @@ class TenantProject(pulumi.ComponentResource):
                 allowed_hosts=environment_hosts(args, env_name),
                 allowed_registries=allowed_registries,
                 admission=admission,
+                oidc=oidc,
                 protect=protect,
             )
             self.environments[env_name] = env

@@ -10,6 +10,7 @@ from enclii_iac.models._base import Hostname, ShortLabel, StrictModel
 from enclii_iac.models.cluster import K3sClusterSpec
 from enclii_iac.models.edge import EdgeSpec
 from enclii_iac.models.host import HostsSpec
+from enclii_iac.models.identity import IdentitySpec
 from enclii_iac.models.tenant import ProjectSpec, check_renames
 
 StackStage = Literal["production", "preview"]
@@ -72,6 +73,9 @@ class PlatformSpec(StrictModel):
     ingress: IngressSpec = Field(default_factory=IngressSpec)
     policy: PolicySpec = Field(default_factory=PolicySpec)
     tenants: dict[ShortLabel, ProjectSpec] = Field(default_factory=dict)
+    identity: IdentitySpec | None = Field(
+        None, description="OIDC for the Kubernetes API, Janua, Cloudflare Access in front of the admin surfaces "
+                          "(docs/identity.md). Default: none (the admin kubeconfig only).")
     renamed_from: list[ShortLabel] = Field(
         default_factory=list,
         description="Earlier names of the platform, oldest first: every resource takes aliases from each, so "
@@ -120,6 +124,15 @@ class PlatformSpec(StrictModel):
                                  "pick a name outside it")
         if issues:
             raise ValueError("; ".join(f"{i.path}: {i.message}" for i in issues))
+        return self
+
+    @model_validator(mode="after")
+    def _identity(self) -> PlatformSpec:
+        if self.identity is not None:
+            from enclii_iac.identity.checks import identity_issues
+            from enclii_iac.models._issues import raise_if
+
+            raise_if("PlatformSpec", identity_issues(self))
         return self
 
     @model_validator(mode="after")

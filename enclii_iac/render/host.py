@@ -21,6 +21,7 @@ from enclii_iac import host_defaults as hd
 from enclii_iac.errors import RenderError
 from enclii_iac.models.cluster import K3sClusterSpec, K3sHardeningSpec, NodeReservationsSpec
 from enclii_iac.models.host import CloudServerSpec, DedicatedHostSpec, PortRule
+from enclii_iac.models.identity import OidcSpec
 from enclii_iac.render.shell import quote, render_script
 
 HEADER = "# Managed by enclii-iac: changes made here are overwritten on the next apply.\n"
@@ -554,8 +555,9 @@ def kubelet_reservation_args(r: NodeReservationsSpec) -> list[str]:
 
 
 def k3s_config(spec: K3sClusterSpec, node: K3sNodeConfig, *, token: str, agent_token: str,
-               etcd_s3: EtcdS3Settings | None = None) -> dict[str, Any]:
-    """k3s ``config.yaml`` of one node as data (keys are the flags without dashes)."""
+               etcd_s3: EtcdS3Settings | None = None, oidc: OidcSpec | None = None) -> dict[str, Any]:
+    """k3s ``config.yaml`` of one node as data (keys are the flags without dashes). ``oidc``: the API
+    server's OIDC authenticator (servers only; see :func:`enclii_iac.identity.render.oidc_apiserver_args`)."""
     h = spec.hardening
     cfg: dict[str, Any] = {"node-name": node.name, "node-ip": node.node_ip}
     if node.external_ip and node.external_ip != node.node_ip:
@@ -617,6 +619,10 @@ def k3s_config(spec: K3sClusterSpec, node: K3sNodeConfig, *, token: str, agent_t
             f"audit-log-maxbackup={h.audit_log_max_backups}",
             f"audit-log-maxsize={h.audit_log_max_size_mb}",
         ]
+    if oidc is not None:
+        from enclii_iac.identity.render import oidc_apiserver_args
+
+        api_args += oidc_apiserver_args(oidc)
     cfg["kube-apiserver-arg"] = api_args
     # CIS 1.3.1 wants a threshold; 1000 keeps failed Job and cron pods (and their logs) long enough to be read
     cfg["kube-controller-manager-arg"] = [f"terminated-pod-gc-threshold={TERMINATED_POD_GC_THRESHOLD}",
@@ -697,8 +703,10 @@ def k3s_installer_url(version: str) -> str:
 
 def render_k3s_install_script(*, version: str, role: Literal["server", "agent"], config: Mapping[str, Any],
                               hardening: K3sHardeningSpec | None = None, extra_exempt: Sequence[str] = (),
-                              installer_url: str | None = None) -> str:
-    """Step 3 (as the admin user, through sudo): k3s files, the pinned installer, readiness."""
+                              installer_url: str | None = None, oidc_ca_pem: str | None = None) -> str:
+    """Step 3 (as the admin user, through sudo): k3s files, the pinned installer, readiness.
+
+    ``oidc_ca_pem``: the OIDC issuer's CA (servers), written where ``--oidc-ca-file`` reads it."""
     files = [HostFile(hd.K3S_CONFIG_PATH, "0600", render_k3s_config(config))]
     dirs: list[dict[str, str]] = [{"path": "/etc/rancher/k3s", "mode": "0755"}]
     if role == "server":
@@ -710,6 +718,10 @@ def render_k3s_install_script(*, version: str, role: Literal["server", "agent"],
             HostFile(hd.K3S_AUDIT_POLICY_PATH, "0600", HEADER + dump_yaml(audit_policy())),
             HostFile(hd.K3S_PSA_CONFIG_PATH, "0600", HEADER + dump_yaml(psa_config(hardening, extra_exempt))),
         ]
+        if oidc_ca_pem is not None:
+            from enclii_iac.identity.render import OIDC_CA_PATH
+
+            files.append(HostFile(OIDC_CA_PATH, "0644", oidc_ca_pem))
     return render_script(
         "k3s-install.sh.j2",
         version=version,

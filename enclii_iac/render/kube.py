@@ -373,7 +373,12 @@ def role(project: str, environment: str, role_name: str) -> Manifest:
     }
 
 
-def role_binding(project: str, environment: str, role_name: str, members: list[Member]) -> Manifest:
+def role_binding(project: str, environment: str, role_name: str, members: list[Member], *,
+                 user_prefix: str = "", group_prefix: str = "") -> Manifest:
+    """The RoleBinding of one role to its members. ``user_prefix``/``group_prefix``: what the API server's
+    OIDC authenticator prepends to user and group names (``identity.oidc``), so a member ``Group shop-devs``
+    binds the identity provider's group as the API server sees it (``oidc:shop-devs``)."""
+    prefix = {"User": user_prefix, "Group": group_prefix}
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
@@ -382,7 +387,7 @@ def role_binding(project: str, environment: str, role_name: str, members: list[M
         ),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": dns_label("enclii", role_name)},
         "subjects": [
-            {"apiGroup": "rbac.authorization.k8s.io", "kind": m.kind, "name": m.name}
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": m.kind, "name": prefix[m.kind] + m.name}
             for m in sorted(members, key=lambda m: (m.kind, m.name))
         ],
     }
