@@ -124,6 +124,10 @@ def _preflight(
             )
         )
     issues += check_tenant_secrets(spec.tenants, tenant_secrets)
+    if spec.data is not None:
+        from enclii_iac.data.services import data_issues
+
+        issues += data_issues(spec)
     if issues:
         raise SpecError(issues)
 
@@ -312,6 +316,12 @@ class EncliiPlatform(pulumi.ComponentResource):
             from enclii_iac.kube.admission import TenantAdmission
 
             self.admission = TenantAdmission(child_name(name, "admission"), here, provider=kube, protect=spec.protect)
+        self.data: Any = None
+        if spec.data is not None:  # after the cluster, before the tenants (whose services use the databases)
+            from enclii_iac.data.services import DataServices
+
+            self.data = DataServices(child_name(name, "data"), spec, here, provider=kube, r2=self.r2,
+                                     protect=spec.protect)
         from enclii_iac.models.guards import registry_prefix
 
         registries = [registry_prefix(p) for p in spec.policy.allowed_registries]

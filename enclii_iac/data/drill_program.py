@@ -120,7 +120,8 @@ def extract(archive: Path, dest: Path) -> None:
             if target != dest.resolve() and dest.resolve() not in target.parents:
                 raise DrillError(f"backup archive member {member.name!r} points outside the data directory")
             if member.isdev() or ((member.issym() or member.islnk()) and _escapes(dest, member)):
-                raise DrillError(f"backup archive member {member.name!r} is a device or a link out of the data directory")
+                raise DrillError(f"backup archive member {member.name!r} is a device or a link out of the data "
+                                 "directory")
         if hasattr(tarfile, "data_filter"):
             tar.extractall(dest, filter="data")
         else:  # Python before 3.11.4: the members were checked above
@@ -186,7 +187,8 @@ def _run(cmd: list[str], *, timeout: float, env: dict[str, str] | None = None) -
     except subprocess.TimeoutExpired:
         raise DrillError(f"{Path(cmd[0]).name} did not finish within {timeout:.0f}s") from None
     if done.returncode != 0:
-        raise DrillError(f"{Path(cmd[0]).name} failed ({done.returncode}): {(done.stderr or done.stdout).strip()[-500:]}")
+        detail = (done.stderr or done.stdout).strip()[-500:]
+        raise DrillError(f"{Path(cmd[0]).name} failed ({done.returncode}): {detail}")
     return done.stdout
 
 
@@ -291,7 +293,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     values[f"{METRIC_PREFIX}_success"] = 1.0 if ok else 0.0
     values[f"{METRIC_PREFIX}_duration_seconds"] = time.monotonic() - started
-    publish(metrics_text(values, labels), args.metrics_file, args.pushgateway, "enclii_restore_drill")
+    publish(metrics_text(values, labels), args.metrics_file, args.pushgateway,
+            f"enclii_restore_drill/bucket/{args.bucket}")
     return 0 if ok else 1
 
 
@@ -339,7 +342,8 @@ def cmd_freshness(args: argparse.Namespace) -> int:
         if newest is None or (now - newest).total_seconds() > 2 * seconds:
             failed += 1
         lines.append(metrics_text(values, labels))
-    publish("".join(lines), args.metrics_file, args.pushgateway, "enclii_backup_freshness")
+    # one group per bucket, so the freshness containers of several buckets never overwrite each other
+    publish("".join(lines), args.metrics_file, args.pushgateway, f"enclii_backup_freshness/bucket/{args.bucket}")
     return 1 if failed else 0
 
 

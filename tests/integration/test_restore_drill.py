@@ -235,7 +235,7 @@ def test_the_drill_restores_the_newest_backup_and_its_wal(base: Path, s3: dict[s
     assert 'enclii_restore_drill_check_value{bucket="enclii-backups",prefix="postgres/enclii-pg/"} 150' in text
     for name in ("duration_seconds", "backup_age_seconds", "last_run_timestamp_seconds"):
         assert f"# TYPE enclii_restore_drill_{name} gauge" in text
-    assert _Gateway.received == [("/metrics/job/enclii_restore_drill", text)]
+    assert _Gateway.received == [("/metrics/job/enclii_restore_drill/bucket/enclii-backups", text)]
     assert [p.name for p in (base / "ok").iterdir()] == []  # the scratch server and its data are gone
 
 
