@@ -20,7 +20,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from enclii_iac import defaults
-from enclii_iac.models.data import DrillSpec, PostgresSpec
+from enclii_iac.models.data import DrillSpec, PostgresSpec, archive_folder
 from enclii_iac.naming import child_name, type_token
 from enclii_iac.render.kube import Manifest, meta, psa_labels
 
@@ -155,7 +155,7 @@ def _cron_job(name: str, drill: DrillSpec, schedule: str, containers: list[Manif
 def restore_cron_job(drill: DrillSpec, postgres: PostgresSpec, *, bucket: str, endpoint: str,
                      secret: str) -> Manifest:
     assert postgres.backup is not None
-    args = ["restore", "--bucket", bucket, "--prefix", f"{postgres.backup.folder}/{postgres.name}/",
+    args = ["restore", "--bucket", bucket, "--prefix", archive_folder(postgres),
             "--workdir", SCRATCH_DIR, "--pg-bin", drill.pg_bin, "--user", "postgres",
             "--database", drill.database, "--check-query", drill.check_query,
             "--timeout", str(max(drill.timeout_seconds - 120, 60))]

@@ -102,6 +102,7 @@ def cluster_manifest(spec: PostgresSpec, target: BackupTarget | None) -> Manifes
                     "accessKeyId": {"name": secret, "key": BACKUP_SECRET_KEYS[0]},
                     "secretAccessKey": {"name": secret, "key": BACKUP_SECRET_KEYS[1]},
                 },
+                "serverName": spec.backup.server_name or spec.name,
                 "wal": {"compression": "gzip", "maxParallel": 2},
                 "data": {"compression": "gzip", "jobs": 2},
             },
@@ -241,7 +242,10 @@ class PlatformPostgres(pulumi.ComponentResource):
             kind=cluster["kind"],
             metadata=cluster["metadata"],
             spec=cluster["spec"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=deps, **keep),
+            # bootstrap only matters when the cluster is created: a cluster restored from the archive
+            # (docs/disaster-recovery.md) is not drift, and re-applying initdb would be refused
+            opts=pulumi.ResourceOptions(parent=self, depends_on=deps, ignore_changes=["spec.bootstrap",
+                                                                                      "spec.externalClusters"], **keep),
         )
         self.scheduled_backup: k8s.apiextensions.CustomResource | None = None
         if spec.backup is not None:

@@ -152,7 +152,9 @@ class DataServices(pulumi.ComponentResource):
             assert pg.backup is not None and resolved.backup_interval is not None
             reader = r2.credentials_for(*resolved.drill_reader)
             read_keys = {reader.bucket: (reader.access_key_id, reader.secret_access_key)}
-            checks = [FreshnessCheck("postgres", reader.bucket, f"{pg.backup.folder}/{pg.name}/base/",
+            from enclii_iac.models.data import archive_folder
+
+            checks = [FreshnessCheck("postgres", reader.bucket, f"{archive_folder(pg)}base/",
                                      parse_interval(resolved.backup_interval), secret_name(reader.bucket))]
             if resolved.etcd_reader is not None and spec.cluster is not None:
                 etcd = r2.credentials_for(*resolved.etcd_reader)

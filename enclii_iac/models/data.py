@@ -35,6 +35,11 @@ class PostgresBackupSpec(StrictModel):
         "for <folder>/ (the one writer of the bucket)."
     )
     folder: ShortLabel = Field("postgres", description="Key prefix of the backups in the bucket. Default: postgres.")
+    server_name: ShortLabel | None = Field(
+        None,
+        description="Folder of this cluster's archive under <folder>/. Default: the cluster name. A cluster restored "
+        "from the archive writes a new one (e.g. enclii-pg-2): barman never archives into a used folder.",
+    )
     schedule: CronSchedule = Field("0 3 * * *", description="Base backups, 5-field cron, UTC. Default: daily 03:00.")
     retention_days: int = Field(30, ge=1, le=3650, description="Backups and WAL kept (barman retention). Default: 30.")
     archive_timeout: str = Field(
@@ -156,3 +161,9 @@ def unpinned_images(data: DataSpec) -> list[tuple[str, str]]:
     if data.drill is not None:
         images.append(("data.drill.image", data.drill.image))
     return [(path, image) for path, image in images if image_digest(image) is None]
+
+
+def archive_folder(spec: PostgresSpec) -> str:
+    """``<folder>/<server name>/``: where barman-cloud writes this cluster's base backups and WAL."""
+    assert spec.backup is not None
+    return f"{spec.backup.folder}/{spec.backup.server_name or spec.name}/"

@@ -116,6 +116,8 @@ def test_the_cluster_archives_wal_to_r2_within_the_rpo_and_is_protected(rec: Rec
     assert store["endpointURL"] == "https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com"
     assert store["s3Credentials"]["accessKeyId"] == {"name": "enclii-pg-r2", "key": "ACCESS_KEY_ID"}
     assert spec["backup"]["retentionPolicy"] == "30d"
+    assert store["serverName"] == "enclii-pg"
+    assert sorted(cluster.ignore_changes) == ["spec.bootstrap", "spec.externalClusters"]  # a restored cluster
     assert spec["enableSuperuserAccess"] is False
     sched = rec.one(SCHEDULED, "enclii-data-postgres-backup").inputs["spec"]
     assert sched == {"schedule": "0 0 3 * * *", "immediate": True, "backupOwnerReference": "self",
@@ -243,3 +245,27 @@ def test_missing_tokens_fail_before_anything_is_declared(change: Any, path: str,
                                        ssh_private_key=HOST_PRIVATE))
     assert any(i.path == path and message in i.message for i in err.value.issues), err.value.issues
     assert [r.type for r in rec if r.type.startswith("kubernetes:")] == []
+
+
+def test_a_restored_cluster_archives_into_a_new_folder_and_the_drill_follows_it() -> None:
+    data = platform_data()
+    data["data"]["postgres"]["backup"]["serverName"] = "enclii-pg-2"
+    rec = declare(build_platform(data))
+    store = rec.one(CLUSTER, "enclii-data-postgres-cluster").inputs["spec"]["backup"]["barmanObjectStore"]
+    assert store["serverName"] == "enclii-pg-2"
+    args = rec.one(CRONJOB, "enclii-data-drill-restore").inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"][
+        "containers"][0]["args"]
+    assert args[args.index("--prefix") + 1] == "postgres/enclii-pg-2/"
+    fresh = rec.one(CRONJOB, "enclii-data-drill-freshness").inputs["spec"]["jobTemplate"]["spec"]["template"][
+        "spec"]["containers"]
+    assert "postgres=postgres/enclii-pg-2/base/=86400" in fresh[1]["args"] + fresh[0]["args"]
+
+
+def test_a_preview_platform_protects_nothing_and_declares_no_drill_without_one() -> None:
+    data = platform_data(postgres={"image": "ghcr.io/cloudnative-pg/postgresql:17", "installOperator": False})
+    data["stage"] = "preview"
+    rec = declare(build_platform(data))
+    cluster = rec.one(CLUSTER, "enclii-data-postgres-cluster")
+    assert not cluster.protect and "backup" not in cluster.inputs["spec"]
+    assert rec.count(SCHEDULED) == 0 and rec.count(CRONJOB) == 0
+    assert rec.count("kubernetes:yaml/v2:ConfigFile") == 0

@@ -283,3 +283,34 @@ def test_wal_get_refuses_names_that_are_not_wal_files(base: Path, s3: dict[str, 
                               capture_output=True, text=True, env=dict(os.environ, **env), check=False)
         assert done.returncode == 2 and "is not a WAL file name" in done.stderr
     assert not (base / "x").exists()
+
+
+def test_backups_verify_checks_postgres_base_backups_not_the_wal(
+    base: Path, s3: dict[str, Any], backed_up: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With ``data.postgres.backup``, `backups verify --platform` checks ``<folder>/<server>/base/`` at the
+    token's schedule: WAL arriving every few minutes under ``postgres/`` cannot hide a stale base backup."""
+    import json
+
+    from tests.integration.test_r2_tools import cli
+
+    platform = base / "platform.yaml"
+    platform.write_text(
+        "apiVersion: enclii.dev/v1\nkind: Platform\nmetadata: {name: enclii}\nspec:\n"
+        "  domain: example.com\n  stage: preview\n  edge:\n"
+        "    accountId: 0123456789abcdef0123456789abcdef\n    zoneId: fedcba9876543210fedcba9876543210\n"
+        "    r2:\n      buckets:\n        backups:\n          name: enclii-backups\n          tokens:\n"
+        "            postgres: {access: write, prefix: postgres/, schedule: 24h}\n"
+        "  data:\n    postgres:\n      image: ghcr.io/cloudnative-pg/postgresql:17\n"
+        "      backup: {bucket: enclii-backups}\n"
+    )
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, s3["env"][key])
+    assert cli(["backups", "verify", "--platform", str(platform), "--endpoint", s3["endpoint"],
+                "--region", REGION, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(p["prefix"], p["ok"], p["intervalSeconds"]) for p in data["prefixes"]] == [
+        ("postgres/enclii-pg/base/", True, 86400.0)
+    ]
+    assert data["prefixes"][0]["newestKey"].startswith("postgres/enclii-pg/base/")
