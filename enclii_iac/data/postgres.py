@@ -206,9 +206,10 @@ class PlatformPostgres(pulumi.ComponentResource):
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=[provider]))
         super().__init__(TYPE_PLATFORM_POSTGRES, name, None, opts)
         self.spec = spec
-        keep = {"protect": protect, "retain_on_delete": protect}
         self.ns = k8s.core.v1.Namespace(
-            child_name(name, "ns"), **_args(namespace_manifest(spec)), opts=pulumi.ResourceOptions(parent=self, **keep)
+            child_name(name, "ns"),
+            **_args(namespace_manifest(spec)),
+            opts=pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect),
         )
         deps: list[pulumi.Resource] = [self.ns]
         self.operator: k8s.yaml.v2.ConfigFile | None = None
@@ -245,7 +246,8 @@ class PlatformPostgres(pulumi.ComponentResource):
             # bootstrap only matters when the cluster is created: a cluster restored from the archive
             # (docs/disaster-recovery.md) is not drift, and re-applying initdb would be refused
             opts=pulumi.ResourceOptions(parent=self, depends_on=deps, ignore_changes=["spec.bootstrap",
-                                                                                      "spec.externalClusters"], **keep),
+                                                                                      "spec.externalClusters"],
+                                        protect=protect, retain_on_delete=protect),
         )
         self.scheduled_backup: k8s.apiextensions.CustomResource | None = None
         if spec.backup is not None:

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -15,6 +15,9 @@ import pulumi_kubernetes as k8s
 from enclii_iac.errors import SpecIssue
 from enclii_iac.models.platform import PlatformSpec
 from enclii_iac.naming import child_name, type_token
+
+if TYPE_CHECKING:
+    from enclii_iac.cloudflare.r2 import R2Storage
 
 TYPE_DATA_SERVICES: Final = type_token("DataServices")
 
@@ -109,7 +112,7 @@ class DataServices(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
         *,
         provider: k8s.Provider,
-        r2: Any | None = None,
+        r2: R2Storage | None = None,
         protect: bool = False,
     ) -> None:
         """``r2``: the platform's R2Storage (its ``credentials_for``); needed with ``data.postgres.backup``."""
@@ -136,7 +139,7 @@ class DataServices(pulumi.ComponentResource):
         target = None
         keys = None
         creds = None
-        if resolved.backup_writer is not None and pg.backup is not None:
+        if resolved.backup_writer is not None and pg.backup is not None and r2 is not None:
             creds = r2.credentials_for(*resolved.backup_writer)
             target = BackupTarget(endpoint=creds.endpoint, bucket=creds.bucket, folder=pg.backup.folder)
             keys = (creds.access_key_id, creds.secret_access_key)
@@ -145,7 +148,7 @@ class DataServices(pulumi.ComponentResource):
             provider=provider, backup_target=target, backup_keys=keys, protect=protect,
         )
         namespaces = [pg.namespace]
-        if data.drill is not None and resolved.drill_reader is not None and creds is not None:
+        if data.drill is not None and resolved.drill_reader is not None and creds is not None and r2 is not None:
             from enclii_iac.data.drills import FreshnessCheck, RestoreDrill, secret_name
             from enclii_iac.r2.backups import parse_interval
 
