@@ -12,6 +12,7 @@ Every value reaches the program as one element of the container's argument vecto
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Final
@@ -254,7 +255,7 @@ class RestoreDrill(pulumi.ComponentResource):
         provider: k8s.Provider,
         bucket: str,
         endpoint: str,
-        read_keys: dict[str, tuple[pulumi.Input[str], pulumi.Input[str]]],
+        read_keys: Mapping[str, tuple[pulumi.Input[str], pulumi.Input[str]]],
         checks: list[FreshnessCheck],
         monitoring: bool = True,
     ) -> None:
