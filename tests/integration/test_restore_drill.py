@@ -244,13 +244,15 @@ def test_a_failing_check_query_fails_the_drill_and_reports_it(base: Path, s3: di
     metrics = base / "bad.prom"
     done = _drill(
         base, s3, "restore", "--bucket", BUCKET, "--prefix", PREFIX, "--pg-bin", str(PG_BIN),
-        "--port", str(_free_port()), "--check-query", "SELECT count(*) FROM missing_table; -- '$(touch /tmp/x)'",
+        "--port", str(_free_port()), "--check-query",
+        f"SELECT count(*) FROM missing_table; -- '$(touch {base}/pwned)' `touch {base}/pwned`",
         "--metrics-file", str(metrics), "--timeout", "120", name="bad",
     )
     assert done.returncode == 1
     assert "drill: FAILED: psql failed" in done.stderr and "missing_table" in done.stderr
     assert 'enclii_restore_drill_success{bucket="enclii-backups",prefix="postgres/enclii-pg/"} 0' in metrics.read_text()
     assert [p.name for p in (base / "bad").iterdir()] == []
+    assert not (base / "pwned").exists()  # the query reached psql as one argument, never a shell
 
 
 def test_no_backup_under_the_prefix_is_a_failed_drill(base: Path, s3: dict[str, Any]) -> None:
