@@ -53,9 +53,9 @@ def used_providers(spec: PlatformSpec) -> frozenset[str]:
     """The packages (``random``, ``command``, ``tls``, ``hcloud``, ``cloudflare``) some resource of the
     platform is declared with; a provider outside this set is never declared.
 
-    random: the tunnel secret (``edge``) and the k3s tokens (``cluster``). command: the dedicated hosts'
-    hardening steps and the k3s install steps. tls: the cloud servers' host keys. hcloud: cloud servers.
-    cloudflare: the edge.
+    random: the tunnel secret (``edge``), the k3s tokens (``cluster``) and the Redis password (``data.redis``).
+    command: the dedicated hosts' hardening steps and the k3s install steps. tls: the cloud servers' host keys.
+    hcloud: cloud servers. cloudflare: the edge.
     """
     used: set[str] = set()
     cloud = spec.hosts is not None and bool(spec.hosts.cloud)
@@ -67,6 +67,8 @@ def used_providers(spec: PlatformSpec) -> frozenset[str]:
         used.add("command")
     if cloud:
         used |= {"tls", "hcloud"}
+    if spec.data is not None and spec.data.redis is not None:
+        used.add("random")  # the Redis password
     return frozenset(used)
 
 

@@ -18,6 +18,7 @@ from enclii_iac.naming import child_name, type_token
 
 if TYPE_CHECKING:
     from enclii_iac.cloudflare.r2 import R2Storage
+    from enclii_iac.data.postgres import PlatformPostgres
 
 TYPE_DATA_SERVICES: Final = type_token("DataServices")
 
@@ -128,12 +129,31 @@ class DataServices(pulumi.ComponentResource):
         here = pulumi.ResourceOptions(parent=self)
         self.postgres: Any = None
         self.drill: Any = None
+        self.redis: Any = None
         data = spec.data
         pg = data.postgres if data is not None else None
-        if data is None or pg is None:
-            self.namespaces = pulumi.Output.from_input([])
-            self.register_outputs({"namespaces": self.namespaces})
-            return
+        namespaces: list[str] = []
+        if data is not None and pg is not None:
+            namespaces = self._postgres(name, spec, pg, resolved, provider, r2, protect)
+        if data is not None and data.redis is not None:
+            from enclii_iac.data.redis import PlatformRedis
+
+            postgres: PlatformPostgres | None = self.postgres
+            shared = None
+            if postgres is not None and pg is not None and pg.namespace == data.redis.namespace:
+                shared = postgres.ns
+            self.redis = PlatformRedis(
+                child_name(name, "redis"), data.redis, here, provider=provider, namespace=shared, protect=protect,
+            )
+            namespaces.append(data.redis.namespace)
+        self.namespaces = pulumi.Output.from_input(sorted(set(namespaces)))
+        self.register_outputs({"namespaces": self.namespaces})
+
+    def _postgres(self, name: str, spec: PlatformSpec, pg: Any, resolved: DataPlan, provider: k8s.Provider,
+                  r2: R2Storage | None, protect: bool) -> list[str]:
+        here = pulumi.ResourceOptions(parent=self)
+        data = spec.data
+        assert data is not None
         from enclii_iac.data.postgres import BackupTarget, PlatformPostgres
 
         target = None
@@ -169,5 +189,4 @@ class DataServices(pulumi.ComponentResource):
                 bucket=reader.bucket, endpoint=creds.endpoint, read_keys=read_keys, checks=checks,
             )
             namespaces.append(data.drill.namespace)
-        self.namespaces = pulumi.Output.from_input(namespaces)
-        self.register_outputs({"namespaces": self.namespaces})
+        return namespaces

@@ -138,11 +138,29 @@ class DrillSpec(StrictModel):
         return self
 
 
+class RedisSpec(StrictModel):
+    """Redis with three Sentinels (one StatefulSet, master name ``enclii``), AOF persistence on a volume per pod."""
+
+    image: Image = Field(
+        description="Redis image with redis-server, redis-sentinel, redis-cli and sh (e.g. redis:8.2-alpine@sha256:"
+        "...); pinned by digest in production."
+    )
+    namespace: ShortLabel = Field("enclii-data", description="Namespace. Default: enclii-data (PostgreSQL's).")
+    name: ShortLabel = Field("enclii-redis", description="StatefulSet and Service prefix. Default: enclii-redis.")
+    storage_size: MemoryQuantity = Field("2Gi", description="Volume per pod (AOF and RDB). Default: 2Gi.")
+    storage_class: DnsLabel = Field("local-path", description="StorageClass. Default: k3s local-path.")
+    memory: MemoryQuantity = Field("256Mi", description="Memory request and limit per container. Default: 256Mi.")
+    client_namespaces: list[DnsLabel] = Field(
+        default_factory=list, description="Namespaces whose pods may connect (6379, 26379). Default: none."
+    )
+
+
 class DataSpec(StrictModel):
     """Data services: the platform PostgreSQL and the restore drill that proves its backups."""
 
     postgres: PostgresSpec | None = Field(None, description="The platform PostgreSQL. Default: none.")
     drill: DrillSpec | None = Field(None, description="The restore drill (needs postgres.backup). Default: none.")
+    redis: RedisSpec | None = Field(None, description="Redis with Sentinel. Default: none.")
 
     @model_validator(mode="after")
     def _drill_needs_backups(self) -> DataSpec:
@@ -160,6 +178,8 @@ def unpinned_images(data: DataSpec) -> list[tuple[str, str]]:
         images.append(("data.postgres.image", data.postgres.image))
     if data.drill is not None:
         images.append(("data.drill.image", data.drill.image))
+    if data.redis is not None:
+        images.append(("data.redis.image", data.redis.image))
     return [(path, image) for path, image in images if image_digest(image) is None]
 
 

@@ -29,6 +29,7 @@ from tests.unit.host_fixtures import HOST_PRIVATE
 DIGEST = "@sha256:" + "a" * 64
 PG_IMAGE = "ghcr.io/cloudnative-pg/postgresql:17.6-system-bookworm" + DIGEST
 DRILL_IMAGE = "ghcr.io/acme/pg-drill:17" + DIGEST
+REDIS_IMAGE = "docker.io/library/redis:8.2-alpine" + DIGEST
 CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 SCHEDULED = "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup"
 CRONJOB = "kubernetes:batch/v1:CronJob"
@@ -47,6 +48,7 @@ def platform_data(**data: Any) -> dict[str, Any]:
                      "backup": {"bucket": "enclii-backups"}},
         "drill": {"image": DRILL_IMAGE, "token": "drill", "checkQuery": HOSTILE_QUERY,
                   "pushgatewayUrl": "http://pushgateway.monitoring.svc:9091"},
+        "redis": {"image": REDIS_IMAGE, "clientNamespaces": ["enclii-system"]},
     }
     return spec
 
@@ -177,8 +179,8 @@ def test_every_data_object_passes_its_schema_and_checkov(rec: Recorder, tmp_path
         if r.type.startswith("kubernetes:") and r.type != "kubernetes:yaml/v2:ConfigFile":
             docs.append(_ints(reveal(r.inputs)))
     kinds = sorted({d["kind"] for d in docs})
-    assert kinds == ["Cluster", "ConfigMap", "CronJob", "Namespace", "NetworkPolicy", "PrometheusRule",
-                     "ScheduledBackup", "Secret", "ServiceAccount"]
+    assert kinds == ["Cluster", "ConfigMap", "CronJob", "Namespace", "NetworkPolicy", "PodDisruptionBudget",
+                     "PrometheusRule", "ScheduledBackup", "Secret", "Service", "ServiceAccount", "StatefulSet"]
     assert kubernetes_validate(docs) == []
     for i, doc in enumerate(docs):
         (tmp_path / f"{i:02d}.yaml").write_text(yaml.safe_dump(doc))
@@ -269,3 +271,34 @@ def test_a_preview_platform_protects_nothing_and_declares_no_drill_without_one()
     assert not cluster.protect and "backup" not in cluster.inputs["spec"]
     assert rec.count(SCHEDULED) == 0 and rec.count(CRONJOB) == 0
     assert rec.count("kubernetes:yaml/v2:ConfigFile") == 0
+
+
+def test_redis_runs_three_sentinels_with_persistence_and_a_secret_password(rec: Recorder, tmp_path: Path) -> None:
+    from enclii_iac.data.redis import redis_script, sentinel_script
+    from tests.conftest import shellcheck
+
+    sts = rec.one("kubernetes:apps/v1:StatefulSet", "enclii-data-redis-sts")
+    assert sts.protect and sts.retain_on_delete
+    assert rec.parent_of(sts).type == "enclii:index:PlatformRedis"
+    spec = sts.inputs["spec"]
+    assert spec["replicas"] == 3 and spec["serviceName"] == "enclii-redis-headless"
+    assert [c["name"] for c in spec["template"]["spec"]["containers"]] == ["redis", "sentinel"]
+    assert spec["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "2Gi"
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    auth = rec.one(SECRET, "enclii-data-redis-auth")
+    assert auth.secret_inputs == ["stringData"]
+    password = rec.one("random:index/randomPassword:RandomPassword", "enclii-data-redis-password")
+    assert password.inputs["special"] is False and password.provider_name == "enclii-random"
+    # the namespace is PostgreSQL's: declared once
+    assert [r.inputs["metadata"]["name"] for r in rec.of_type("kubernetes:core/v1:Namespace")
+            if r.name.startswith("enclii-data-")].count("enclii-data") == 1
+    assert rec.one("kubernetes:policy/v1:PodDisruptionBudget", "enclii-data-redis-pdb").inputs["spec"][
+        "minAvailable"] == 2
+    cm = rec.one("kubernetes:core/v1:ConfigMap", "enclii-data-redis-scripts").inputs["data"]
+    assert cm == {"redis.sh": redis_script(), "sentinel.sh": sentinel_script()}
+    assert "sentinel monitor %s %s 6379 2" in cm["sentinel.sh"] and "appendonly yes" in cm["redis.sh"]
+    for key, text in cm.items():
+        path = tmp_path / key
+        path.write_text(text)
+        res = shellcheck(path)
+        assert res.returncode == 0, res.stdout

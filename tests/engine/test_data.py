@@ -87,8 +87,9 @@ def test_every_data_object_is_accepted_with_strict_field_validation(cluster: Loc
         assert res.returncode == 0, f"{doc['kind']}/{doc['metadata']['name']}: {res.stderr}"
         assert "Warning" not in res.stderr, res.stderr
         kinds.append(doc["kind"])
-    assert sorted(set(kinds)) == ["Cluster", "ConfigMap", "CronJob", "Namespace", "NetworkPolicy", "PrometheusRule",
-                                  "ScheduledBackup", "Secret", "ServiceAccount"]
+    assert sorted(set(kinds)) == ["Cluster", "ConfigMap", "CronJob", "Namespace", "NetworkPolicy",
+                                  "PodDisruptionBudget", "PrometheusRule", "ScheduledBackup", "Secret", "Service",
+                                  "ServiceAccount", "StatefulSet"]
     live = json.loads(cluster.kubectl("get", "clusters.postgresql.cnpg.io", "enclii-pg", "-n", "enclii-data",
                                       "-o", "json").stdout)
     declared = next(d for d in docs if d["kind"] == "Cluster")
@@ -124,3 +125,17 @@ def test_a_drill_job_pod_passes_pod_security_restricted(cluster: LocalCluster, d
     assert "violates PodSecurity" not in events
     (pod,) = pods
     assert pod["spec"]["containers"][0]["args"][:2] == ["restore", "--bucket"]
+
+
+def test_the_redis_pods_pass_pod_security_restricted(cluster: LocalCluster, docs: list[dict[str, Any]]) -> None:
+    for doc in docs:
+        _apply(cluster, doc)
+    deadline = time.monotonic() + 90
+    pods: list[Any] = []
+    while time.monotonic() < deadline and len(pods) < 3:
+        pods = json.loads(cluster.kubectl("get", "pods", "-n", "enclii-data", "-l", "app.kubernetes.io/name=redis",
+                                          "-o", "json").stdout)["items"]
+        time.sleep(1)
+    events = cluster.kubectl("get", "events", "-n", "enclii-data", "-o", "json").stdout
+    assert sorted(p["metadata"]["name"] for p in pods) == ["enclii-redis-0", "enclii-redis-1", "enclii-redis-2"], events
+    assert "violates PodSecurity" not in events
