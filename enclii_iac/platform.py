@@ -53,9 +53,9 @@ def used_providers(spec: PlatformSpec) -> frozenset[str]:
     """The packages (``random``, ``command``, ``tls``, ``hcloud``, ``cloudflare``) some resource of the
     platform is declared with; a provider outside this set is never declared.
 
-    random: the tunnel secret (``edge``) and the k3s tokens (``cluster``). command: the dedicated hosts'
-    hardening steps and the k3s install steps. tls: the cloud servers' host keys. hcloud: cloud servers.
-    cloudflare: the edge.
+    random: the tunnel secret (``edge``), the k3s tokens (``cluster``) and the Redis password (``data.redis``).
+    command: the dedicated hosts' hardening steps and the k3s install steps. tls: the cloud servers' host keys.
+    hcloud: cloud servers. cloudflare: the edge.
     """
     used: set[str] = set()
     cloud = spec.hosts is not None and bool(spec.hosts.cloud)
@@ -67,6 +67,8 @@ def used_providers(spec: PlatformSpec) -> frozenset[str]:
         used.add("command")
     if cloud:
         used |= {"tls", "hcloud"}
+    if spec.data is not None and spec.data.redis is not None:
+        used.add("random")  # the Redis password
     return frozenset(used)
 
 
@@ -128,6 +130,10 @@ def _preflight(
         issues.append(SpecIssue("platform", "identity.access", "Access logs in through Janua: pass the secret of "
                                 "its OIDC client (config enclii:januaClientSecret)"))
     issues += check_tenant_secrets(spec.tenants, tenant_secrets)
+    if spec.data is not None:
+        from enclii_iac.data.services import data_issues
+
+        issues += data_issues(spec)
     if issues:
         raise SpecError(issues)
 
@@ -342,6 +348,12 @@ class EncliiPlatform(pulumi.ComponentResource):
             from enclii_iac.kube.admission import TenantAdmission
 
             self.admission = TenantAdmission(child_name(name, "admission"), here, provider=kube, protect=spec.protect)
+        self.data: Any = None
+        if spec.data is not None:  # after the cluster, before the tenants (whose services use the databases)
+            from enclii_iac.data.services import DataServices
+
+            self.data = DataServices(child_name(name, "data"), spec, here, provider=kube, r2=self.r2,
+                                     protect=spec.protect)
         from enclii_iac.models.guards import registry_prefix
 
         registries = [registry_prefix(p) for p in spec.policy.allowed_registries]

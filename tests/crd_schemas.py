@@ -2,15 +2,19 @@
 
 Written for these tests from the upstream CRD definitions (KEDA 2.x ScaledObject, Prometheus Operator
 v1 ServiceMonitor / PrometheusRule, Traefik v3 IngressRoute / TraefikService, system-upgrade-controller
-Plan). They cover the fields of each kind that exist upstream, and reject unknown fields at the levels
+Plan). CloudNativePG's kinds are checked against its own CRDs, vendored unmodified (``upstream_schemas``).
+The hand-written ones cover the fields of each kind that exist upstream, and reject unknown fields at the levels
 enclii_iac writes, so a misspelt field fails here instead of at apply time.
 """
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any
 
 import jsonschema
+import yaml
 
 STR = {"type": "string"}
 INT = {"type": "integer"}
@@ -110,9 +114,45 @@ SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+UPSTREAM_CRDS = Path(__file__).parent / "data" / "cnpg-v1.30.0"
+"""Upstream CRDs, unmodified (see its README.md): their own openAPIV3Schema is the schema."""
+
+
+def _closed(schema: Any) -> Any:
+    """A CRD structural schema as the API server applies it with strict field validation: an object with
+    ``properties`` and no ``x-kubernetes-preserve-unknown-fields`` rejects other fields."""
+    if isinstance(schema, list):
+        return [_closed(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _closed(v) for k, v in schema.items() if not k.startswith("x-kubernetes-")}
+    if "properties" in schema and "additionalProperties" not in schema and not schema.get(
+        "x-kubernetes-preserve-unknown-fields"
+    ):
+        out["additionalProperties"] = False
+    return out
+
+
+@functools.cache
+def upstream_schemas() -> dict[tuple[str, str], dict[str, Any]]:
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in sorted(UPSTREAM_CRDS.glob("*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        for version in crd["spec"]["versions"]:
+            key = (f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"])
+            found[key] = _closed(version["schema"]["openAPIV3Schema"])
+    return found
+
+
 def validate_custom(doc: dict[str, Any]) -> list[str]:
     """Errors of a custom resource against its schema; an unknown (apiVersion, kind) is itself an error."""
     key = (str(doc.get("apiVersion")), str(doc.get("kind")))
+    upstream = upstream_schemas().get(key)
+    if upstream is not None:
+        schema = dict(upstream)
+        schema["properties"] = {**upstream["properties"], "metadata": METADATA}
+        return [f"{key[1]}/{doc.get('metadata', {}).get('name')}: {'.'.join(map(str, e.absolute_path))}: "
+                f"{e.message}" for e in jsonschema.Draft202012Validator(schema).iter_errors(doc)]
     spec_schema = SCHEMAS.get(key)
     if spec_schema is None:
         return [f"{key}: no schema (add it to tests/crd_schemas.py)"]

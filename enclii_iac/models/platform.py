@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from enclii_iac.models._base import Hostname, ShortLabel, StrictModel
 from enclii_iac.models.cluster import K3sClusterSpec
+from enclii_iac.models.data import DataSpec
 from enclii_iac.models.edge import EdgeSpec
 from enclii_iac.models.host import HostsSpec
 from enclii_iac.models.identity import IdentitySpec
@@ -72,6 +73,9 @@ class PlatformSpec(StrictModel):
     edge: EdgeSpec | None = Field(None, description="Cloudflare Tunnel, DNS, custom domains, R2. Default: none.")
     ingress: IngressSpec = Field(default_factory=IngressSpec)
     policy: PolicySpec = Field(default_factory=PolicySpec)
+    data: DataSpec | None = Field(
+        None, description="PostgreSQL (CloudNativePG), its backups to R2 and the restore drill. Default: none."
+    )
     tenants: dict[ShortLabel, ProjectSpec] = Field(default_factory=dict)
     identity: IdentitySpec | None = Field(
         None, description="OIDC for the Kubernetes API, Janua, Cloudflare Access in front of the admin surfaces "
@@ -167,6 +171,12 @@ class PlatformSpec(StrictModel):
 
     @model_validator(mode="after")
     def _production_rules(self) -> PlatformSpec:
+        if self.stage == "production" and self.policy.require_digests and self.data is not None:
+            from enclii_iac.models.data import unpinned_images
+
+            for path, image in unpinned_images(self.data):
+                raise ValueError(f"{path}: production images must be pinned by digest (got {image!r}; use "
+                                 f"{_without_tag(image)}@sha256:<digest>)")
         if self.stage == "production" and self.policy.require_digests:
             from enclii_iac.models._base import image_digest
 

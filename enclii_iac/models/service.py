@@ -63,7 +63,7 @@ class Replicas(StrictModel):
 class KedaTrigger(StrictModel):
     """One KEDA trigger (queue, cron or Prometheus), passed to a ScaledObject."""
 
-    type: Literal["cron", "prometheus", "redis", "rabbitmq", "kafka", "aws-sqs-queue", "postgresql"]
+    type: Literal["cron", "prometheus", "redis", "redis-sentinel", "rabbitmq", "kafka", "aws-sqs-queue", "postgresql"]
     metadata: dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9]{0,62}$")], str] = Field(
         description="Trigger metadata exactly as KEDA documents it for this trigger type."
     )

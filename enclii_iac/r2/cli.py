@@ -64,6 +64,14 @@ def _schedules_from_platform(args: argparse.Namespace) -> tuple[str, dict[str, f
         known = ", ".join(sorted(spec.edge.r2.buckets)) or "none"
         raise ToolError(f"{args.platform}: no bucket {args.bucket_key!r} under edge.r2.buckets (known: {known})")
     schedules = {prefix: parse_interval(every) for prefix, every in bucket.schedules.items()}
+    pg = spec.data.postgres if spec.data is not None else None
+    if pg is not None and pg.backup is not None and pg.backup.bucket == bucket.name:
+        # PostgreSQL's folder gets WAL every few minutes, which would hide a stale base backup: check base/
+        folder = f"{pg.backup.folder}/"
+        if folder in schedules:
+            from enclii_iac.models.data import archive_folder
+
+            schedules[f"{archive_folder(pg)}base/"] = schedules.pop(folder)
     return bucket.name, schedules, spec.edge.account_id, bucket.jurisdiction
 
 

@@ -3,7 +3,7 @@
 #   pulumi CLI, pulumi-resource-kubernetes, the project's own Python language host (+ the SDK's exec shim),
 #   kube-apiserver / kube-controller-manager / kube-scheduler / kubectl, kwok; and the CRDs of the operators
 #   tenants use (Prometheus Operator, KEDA, Traefik), taken from those projects' own Go modules.
-# Usage: tools/engine/build.sh [TARGET...]   targets: cli kubernetes langhost kube kwok crds (default: all)
+# Usage: tools/engine/build.sh [TARGET...]   targets: cli kubernetes langhost kube kwok crds cnpg-crds (default: all)
 # Output: $ENCLII_ENGINE_CACHE (default ~/.cache/enclii-engine)/bin, one symlink per binary into a directory
 # keyed by that binary's version; a rerun with unchanged versions builds nothing.
 set -euo pipefail
@@ -209,8 +209,28 @@ build_crds() {
   log "CRDs: ready"
 }
 
+# CloudNativePG's CRDs (Cluster, Backup, ScheduledBackup...) from the operator's Go module: the proxy serves the
+# exact version (its @v/list answers 403), so the version is pinned in versions.env.
+build_cnpg_crds() {
+  local out=$CACHE/crds-cnpg-$CNPG_VERSION
+  if [ -s "$out/.complete" ]; then ln -sfn "$out" "$CACHE/crds-cnpg"; log "CNPG CRDs: cached"; return; fi
+  local cnpg=github.com/cloudnative-pg/cloudnative-pg@$CNPG_VERSION
+  log "CNPG CRDs: fetching $cnpg"
+  fetch "$cnpg"
+  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+  local f
+  for f in clusters backups scheduledbackups; do
+    cp "$GOMODCACHE/$cnpg/config/crd/bases/postgresql.cnpg.io_$f.yaml" "$out.tmp/" || die "no $f CRD in $cnpg"
+  done
+  chmod -R u+w "$out.tmp"
+  printf '%s\n' "$cnpg" >"$out.tmp/.complete"
+  rm -rf "$out"; mv "$out.tmp" "$out"
+  ln -sfn "$out" "$CACHE/crds-cnpg"
+  log "CNPG CRDs: ready"
+}
+
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || targets=(crds cli langhost kube kwok kubernetes)
+[ "${#targets[@]}" -gt 0 ] || targets=(crds cnpg-crds cli langhost kube kwok kubernetes)
 for t in "${targets[@]}"; do
   case $t in
     cli) build_cli ;;
@@ -219,7 +239,8 @@ for t in "${targets[@]}"; do
     kube) build_kube ;;
     kwok) build_kwok ;;
     crds) build_crds ;;
-    *) die "unknown target $t (cli kubernetes langhost kube kwok crds)" ;;
+    cnpg-crds) build_cnpg_crds ;;
+    *) die "unknown target $t (cli kubernetes langhost kube kwok crds cnpg-crds)" ;;
   esac
 done
 log "done: $BIN"

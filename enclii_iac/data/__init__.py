@@ -1,0 +1,1 @@
+"""Data services: PostgreSQL (CloudNativePG), restore drills."""
