@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 def platform_databases(spec: PlatformSpec) -> frozenset[str]:
     """Names of the PostgreSQL databases the platform declares for its own services (Janua's store).
 
-    The platform spec has no data services section yet, so the answer is none and Janua on the platform is
-    refused with the way out (run it outside)."""
+    The data services (``data.postgres``) declare one database, the Enclii API's, which Janua must not share,
+    and no per-service databases yet, so the answer is none and Janua on the platform is refused with the way
+    out (run it outside)."""
     return frozenset()
 
 
