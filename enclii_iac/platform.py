@@ -124,6 +124,10 @@ def _preflight(
             )
         )
     issues += check_tenant_secrets(spec.tenants, tenant_secrets)
+    if not issues:
+        from enclii_iac.cost.budget import check_budgets
+
+        issues += check_budgets(spec)  # caps on the platform, projects, environments: nothing declared over budget
     if issues:
         raise SpecError(issues)
 
