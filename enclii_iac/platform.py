@@ -363,6 +363,11 @@ def renamed(spec: PlatformSpec, suffix: str) -> pulumi.ResourceOptions | None:
 def build_platform(settings: StackSettings, kubeconfig: pulumi.Input[str] | None = None) -> EncliiPlatform:
     """Declare the platform of the current stack from its settings and export its outputs."""
     spec = settings.spec
+    from enclii_iac.cost.budget import check_budgets
+
+    over = check_budgets(spec)  # before the providers: an over-budget stack declares nothing at all
+    if over:
+        raise SpecError(over)
     kube = None
     if spec.cluster is None:
         if kubeconfig is None:
@@ -477,6 +482,11 @@ def build_preview(settings: StackSettings, production_stack: str | None = None) 
         settings.spec = preview_spec(settings.spec, settings.pr_number)
     except ValueError as exc:
         raise SpecError([SpecIssue("config", "enclii:prNumber", str(exc))]) from None
+    from enclii_iac.cost.budget import check_budgets
+
+    over = check_budgets(settings.spec)  # before the StackReference: an over-budget preview declares nothing
+    if over:
+        raise SpecError(over)
     kubeconfig: pulumi.Input[str] | None = settings.kubeconfig
     if kubeconfig is None:
         ref = pulumi.StackReference(production_stack or PRODUCTION_STACK_DEFAULT)
