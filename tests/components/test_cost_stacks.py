@@ -14,9 +14,9 @@ import yaml
 from enclii_iac.cli import main
 from enclii_iac.cost import estimate, inventory_from_records, inventory_from_spec
 from enclii_iac.errors import SpecError
+from enclii_iac.models.platform import PlatformSpec
 from enclii_iac.stack import observe_settings
 from enclii_iac.synth import SynthResult, run_stack
-from enclii_iac.models.platform import PlatformSpec
 from tests.conftest import STACKS
 
 
@@ -98,7 +98,8 @@ def test_the_preview_program_refuses_a_project_over_its_budget(tmp_path: Path) -
     shop = tmp_path / "production" / "tenants" / "shop.yaml"
     text = shop.read_text()
     assert "spec:\n  environments:\n" in text
-    shop.write_text(text.replace("spec:\n  environments:\n", "spec:\n  budget: {monthly: '1.00'}\n  environments:\n", 1))
+    budget = "spec:\n  budget: {monthly: '1.00'}\n  environments:\n"
+    shop.write_text(text.replace("spec:\n  environments:\n", budget, 1))
     with pytest.raises(SpecError) as exc:
         run_stack(tmp_path / "preview", "pr-42")
     assert exc.value.declared == 0
@@ -121,8 +122,8 @@ def test_cost_command_json_markdown_and_diff(capsys: pytest.CaptureFixture[str])
     assert data["assumptions"]["r2:enclii-etcd"].startswith("0.1 GB/day, expiry after 30 days")
     assert main(["cost", str(STACKS / "production"), "--markdown", "-q", "--currency", "EUR"]) == 0
     md = capsys.readouterr().out
-    assert md.startswith("**Monthly estimate: ") and "| enclii-hosts-ax41 | `hetzner.ax41-nvme` | 1 server | 37.30 EUR |" \
-        in md
+    assert md.startswith("**Monthly estimate: ")
+    assert "| enclii-hosts-ax41 | `hetzner.ax41-nvme` | 1 server | 37.30 EUR |" in md
     assert main(["cost", str(STACKS / "production"), "--diff", str(STACKS / "production"), "--json", "-q"]) == 0
     same = json.loads(capsys.readouterr().out)
     assert same["change"] == "0.00" and same["lines"] == [] and same["showback"] == []
