@@ -334,6 +334,12 @@ class EncliiPlatform(pulumi.ComponentResource):
                 admission=self.admission,
                 protect=spec.protect,
             )
+        self.metering: Any = None
+        if spec.metering.enabled and spec.stage == "production":  # the stack that owns the cluster meters it
+            from enclii_iac.cost.metering import UsageMetering
+
+            self.metering = UsageMetering(child_name(name, "metering"), spec.metering, here, platform=spec,
+                                          provider=kube)
         self.namespaces = pulumi.Output.all(*[t.namespaces for t in self.tenants.values()]).apply(
             lambda groups: sorted(ns for g in groups for ns in g)
         )

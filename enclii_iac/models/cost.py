@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -57,3 +57,34 @@ class UsageAssumptions(StrictModel):
             raise ValueError(f"cpuWeight + memoryWeight + storageWeight must add up to 1 (got {total})")
         return self
 
+
+
+LabelKey = Annotated[str, Field(pattern=r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")]
+
+OPENCOST_IMAGE = "ghcr.io/opencost/opencost:1.113.0"
+"""OpenCost's exporter, pinned by tag; pin it by digest (``metering.image``) once you have checked one."""
+
+
+class MeteringSpec(StrictModel):
+    """In-cluster usage metering: OpenCost prices what pods actually use with the AX41's price from the sheet, so
+    Grafana shows actual cost per namespace beside the estimate, and Prometheus alerts when a project's run-rate
+    passes its budget. Needs Prometheus (with the Prometheus Operator's CRDs) and Grafana's dashboard sidecar."""
+
+    enabled: bool = Field(False, description="Declare OpenCost, its dashboard and its alert rules. Default: off.")
+    namespace: ShortLabel = Field("opencost", description="Namespace of OpenCost. Default: opencost.")
+    image: str = Field(OPENCOST_IMAGE, pattern=r"^[a-z0-9./-]+(:[A-Za-z0-9._-]+)?(@sha256:[0-9a-f]{64})?$",
+                       description="OpenCost image. Default: a pinned release tag.")
+    prometheus_url: str = Field(
+        "http://prometheus-operated.monitoring.svc:9090", pattern=r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?(/[\w./-]*)?$",
+        description="Prometheus OpenCost reads usage from. Default: the Prometheus Operator's service in "
+        "monitoring.",
+    )
+    monitoring_namespace: ShortLabel = Field(
+        "monitoring", description="Namespace of Prometheus and Grafana (the dashboard ConfigMap goes there; only it "
+        "may reach OpenCost). Default: monitoring.",
+    )
+    dashboard_label: ShortLabel = Field("grafana_dashboard", description="Label Grafana's sidecar watches.")
+    rule_labels: dict[LabelKey, ShortLabel] = Field(
+        default_factory=dict, description="Labels the Prometheus rule selector needs (e.g. release: prometheus).")
+    alert_for: Annotated[str, Field(pattern=r"^[0-9]+[smh]$")] = Field(
+        "1h", description="How long the run-rate must stay over budget before the alert fires. Default: 1h.")

@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from enclii_iac.models._base import Hostname, ShortLabel, StrictModel
 from enclii_iac.models.cluster import K3sClusterSpec
-from enclii_iac.models.cost import BudgetSpec
+from enclii_iac.models.cost import BudgetSpec, MeteringSpec
 from enclii_iac.models.edge import EdgeSpec
 from enclii_iac.models.host import HostsSpec
 from enclii_iac.models.tenant import ProjectSpec, check_renames
@@ -77,6 +77,8 @@ class PlatformSpec(StrictModel):
         None, description="Monthly cap of the whole bill (`enclii-iac cost`); synth, pulumi up and preview up refuse "
         "a spec whose estimate passes it, before anything is declared. Default: none.",
     )
+    metering: MeteringSpec = Field(
+        default_factory=MeteringSpec, description="OpenCost usage metering (docs/cost.md). Default: off.")
     renamed_from: list[ShortLabel] = Field(
         default_factory=list,
         description="Earlier names of the platform, oldest first: every resource takes aliases from each, so "
