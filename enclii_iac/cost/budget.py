@@ -1,7 +1,8 @@
 """Budget caps: the issues of a spec whose estimate passes a cap on the platform, a project or an environment.
 
 ``check_budgets(spec)`` runs before anything is declared (``EncliiPlatform`` calls it with its other preflight
-checks), so ``enclii-iac synth``, the stack programs under ``pulumi up`` and ``enclii-iac preview up`` all refuse
+checks; ``build_platform`` and ``build_preview`` call it before their providers and stack reference), so
+``enclii-iac synth``, the stack programs under ``pulumi up`` and the preview stack's program all refuse
 an over-budget spec with nothing created. A cap is checked against the request-based figure (what the declared
 pods request); the quota-based figure (the most the quotas let them request) is shown beside it.
 """

@@ -15,7 +15,7 @@ Currency = Literal["EUR", "USD"]
 class BudgetSpec(StrictModel):
     """A monthly cap. On the platform it caps the whole bill; on a project or an environment it caps that part of
     the showback (its share of the servers by requests, plus its custom hostnames). ``synth``, ``pulumi up`` and
-    ``preview up`` refuse a spec whose estimate passes a cap, before any resource is declared."""
+    the preview stack refuse a spec whose estimate passes a cap, before any resource is declared."""
 
     monthly: Decimal = Field(gt=0, max_digits=12, decimal_places=2, description="Cap per month, e.g. 60.00.")
     currency: Currency = Field("USD", description="EUR or USD. Default: USD.")

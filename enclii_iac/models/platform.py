@@ -74,8 +74,8 @@ class PlatformSpec(StrictModel):
     policy: PolicySpec = Field(default_factory=PolicySpec)
     tenants: dict[ShortLabel, ProjectSpec] = Field(default_factory=dict)
     budget: BudgetSpec | None = Field(
-        None, description="Monthly cap of the whole bill (`enclii-iac cost`); synth, pulumi up and preview up refuse "
-        "a spec whose estimate passes it, before anything is declared. Default: none.",
+        None, description="Monthly cap of the whole bill (`enclii-iac cost`); synth, pulumi up and preview stacks "
+        "refuse a spec whose estimate passes it, before anything is declared. Default: none.",
     )
     metering: MeteringSpec = Field(
         default_factory=MeteringSpec, description="OpenCost usage metering (docs/cost.md). Default: off.")

@@ -20,7 +20,6 @@ import pytest
 import yaml
 
 from enclii_iac.cost.metering import TYPE_USAGE_METERING, UsageMetering
-from enclii_iac.models.cost import MeteringSpec
 from enclii_iac.models.platform import PlatformSpec
 from enclii_iac.synth import manifest_for_output
 from enclii_iac.testing import Recorder, reveal
