@@ -11,10 +11,14 @@ Hand arithmetic shared by the scenarios (defaults of the sheet and of the usage 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from enclii_iac.cost import estimate, inventory_from_spec, largest_remainder, load_prices, parse_prices
@@ -24,6 +28,7 @@ from enclii_iac.cost.prices import MAX_AGE_DAYS
 from enclii_iac.errors import SpecError
 from enclii_iac.models.cost import BudgetSpec, UsageAssumptions
 from enclii_iac.models.platform import PlatformSpec
+from tests.conftest import STACKS
 from tests.unit.host_fixtures import ax41
 
 POOL = 37.30 * 1.16
@@ -267,3 +272,27 @@ def test_budget_model_rejects_nonsense() -> None:
         BudgetSpec.model_validate({"monthly": "1", "currency": "GBP"})
     with pytest.raises(SpecError, match="must add up to 1"):
         UsageAssumptions(cpu_weight=Decimal("0.9"))
+
+
+@given(st.lists(st.decimals(min_value=0, max_value=10_000, places=6, allow_nan=False, allow_infinity=False),
+                min_size=1, max_size=12),
+       st.decimals(min_value=0, max_value=100_000, places=2, allow_nan=False, allow_infinity=False))
+def test_largest_remainder_property(values: list[Decimal], total: Decimal) -> None:
+    exact = {f"p{i:02d}": v for i, v in enumerate(values)}
+    out = largest_remainder(exact, total)
+    assert set(out) == set(exact)
+    assert sum(out.values(), Decimal(0)) == total
+    assert all(v >= 0 and v == v.quantize(Decimal("0.01")) for v in out.values())
+
+
+def test_cost_command_refuses_a_bad_usage_file_before_running_anything(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from enclii_iac.cli import main
+
+    usage = tmp_path / "usage.yaml"
+    usage.write_text("default: {ingestGbPerDay: -1}\ncpuWeight: 0.9\n")
+    assert main(["cost", str(STACKS / "production"), "--usage", str(usage), "--json", "-q"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    paths = {i["path"] for i in data["issues"]}
+    assert data["error"] == "invalid spec" and "default.ingestGbPerDay" in paths
+    assert "declared" not in data
