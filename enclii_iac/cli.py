@@ -204,12 +204,21 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
-    from enclii_iac.cost.report import bill_json, diff, diff_markdown, load_usage, markdown, stack_bill, text
+    from enclii_iac.cost.report import (
+        bill_json,
+        diff,
+        diff_markdown,
+        load_usage,
+        markdown,
+        other_bill,
+        stack_bill,
+        text,
+    )
 
     usage = load_usage(args.usage) if args.usage else None
     bill = stack_bill(args.stack_dir, args.stack, usage=usage, currency=args.currency, progress=progress_for(args))
     if args.diff:
-        other = stack_bill(args.diff, args.stack, usage=usage, currency=bill.currency, progress=progress_for(args))
+        other = other_bill(args.diff, args.stack, usage=usage, currency=bill.currency, progress=progress_for(args))
         report = diff(other, bill)
         emit(args, {"ok": True, **report}, diff_markdown(report).rstrip("\n"))
         return 0
@@ -324,8 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     _stack_args(p)
     out = p.add_mutually_exclusive_group()
     out.add_argument("--markdown", action="store_true", help="print a Markdown table (for a pull request comment)")
-    p.add_argument("--diff", metavar="OTHER", help="compare with another stack directory (OTHER before, "
-                   "STACK_DIR after); Markdown, or JSON with --json")
+    p.add_argument("--diff", metavar="OTHER", nargs="+", help="compare with another stack directory, or a Platform "
+                   "spec file and its tenant files (OTHER before, STACK_DIR after); Markdown, or JSON with --json")
     p.add_argument("--usage", metavar="FILE", help="YAML usage assumptions (R2 ingest and operations per bucket, "
                    "showback weights); default: the documented defaults")
     p.add_argument("--currency", choices=["EUR", "USD"], help="report currency (default: the platform budget's, "

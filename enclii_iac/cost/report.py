@@ -48,6 +48,32 @@ def stack_bill(
     return estimate(spec, inventory_from_records(result.records, spec), usage=usage, currency=currency)
 
 
+def spec_bill(
+    files: list[str | Path], *, usage: UsageAssumptions | None = None, currency: Currency | None = None
+) -> Bill:
+    """The bill of a platform spec given as files (a Platform document and tenant documents), priced from what it
+    would declare (``inventory_from_spec``, the budget path): for ``--diff`` against a spec instead of a stack."""
+    from enclii_iac.cost.inventory import inventory_from_spec
+    from enclii_iac.models.loader import build_platform, load_documents, read_files
+
+    docs = load_documents(read_files(files))
+    if docs.platform is None:
+        raise SpecError([SpecIssue(", ".join(str(f) for f in files), "kind", "no Platform document found; pass a "
+                                   "stack directory or a Platform spec file (and its tenant files)")])
+    spec = build_platform(docs.platform, docs.tenants(), docs.platform_source)
+    return estimate(spec, inventory_from_spec(spec), usage=usage, currency=currency)
+
+
+def other_bill(
+    paths: list[str], stack: str | None = None, *, usage: UsageAssumptions | None = None,
+    currency: Currency | None = None, progress: Progress | None = None,
+) -> Bill:
+    """``--diff OTHER...``: one stack directory, or a Platform spec file and tenant files."""
+    if len(paths) == 1 and Path(paths[0]).is_dir():
+        return stack_bill(paths[0], stack, usage=usage, currency=currency, progress=progress)
+    return spec_bill(list(paths), usage=usage, currency=currency)
+
+
 def _m(amount: Decimal) -> str:
     return f"{amount:.2f}"
 

@@ -142,3 +142,16 @@ def test_cost_diff_shows_what_a_change_costs(tmp_path: Path, capsys: pytest.Capt
     rows = [line for line in md.splitlines() if line.startswith("| shop/")]
     assert rows and all(line.split(" | ")[3].strip(" |").startswith(("0.", "1.", "2.")) for line in rows)
     assert "| idle |" in md
+
+
+def test_cost_diff_against_a_spec_file(capsys: pytest.CaptureFixture[str]) -> None:
+    prod = STACKS / "production"
+    # the spec files hold shop only (blog is built in Python, tenants.py): the diff shows blog added
+    assert main(["cost", str(prod), "--json", "-q", "--diff", str(prod / "platform.yaml"),
+                 str(prod / "tenants" / "shop.yaml")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["before"] == report["after"] == "43.90" and report["lines"] == []
+    changed = {r["item"]: r for r in report["showback"]}
+    assert changed["blog/prod"]["before"] == "0.00" and changed["blog/prod"]["after"] == "1.49"
+    assert main(["cost", str(prod), "--diff", str(prod / "tenants" / "shop.yaml"), "-q"]) == 1
+    assert "no Platform document found" in capsys.readouterr().err
