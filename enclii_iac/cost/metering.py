@@ -186,7 +186,6 @@ def metering_manifests(spec: PlatformSpec, metering: MeteringSpec, bill: Bill | 
             {"name": "PROMETHEUS_SERVER_ENDPOINT", "value": metering.prometheus_url},
             {"name": "CLUSTER_ID", "value": spec.name},
             {"name": "CONFIG_PATH", "value": "/var/configs/"},
-            {"name": "CLOUD_PROVIDER_API_KEY", "value": ""},
             {"name": "EMIT_KSM_V1_METRICS", "value": "false"},
         ],
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi", "ephemeral-storage": "64Mi"},

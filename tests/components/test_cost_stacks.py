@@ -63,7 +63,8 @@ def test_production_bill_from_the_declared_resources(production: tuple[SynthResu
     lines = {line.key: line.amount for line in bill.lines}
     assert lines["hetzner.ax41-nvme"] == Decimal("43.27")
     # R2 at the default assumptions (0.1 GB/day each): 9 + 3 + 3 + 36.5 GB, 0.5 GB of which infrequent access
-    assert lines["cloudflare.r2.storage"] == Decimal("0.62")  # (52.0 - 10 free) x 0.015 = 0.63 - 0.5 IA moved
+    # Standard: 52 GB - 0.5 GB infrequent access - 10 GB free = 41.5 GB x 0.015 = 0.6225
+    assert lines["cloudflare.r2.storage"] == Decimal("0.62")
     assert lines["cloudflare.saas.hostname"] == 0 and lines["cloudflare.tunnel"] == 0
     assert sum((p.amount for p in bill.parts), Decimal(0)) == bill.total
     assert {p.key for p in bill.environments()} == {"blog/dev", "blog/prod", "shop/dev", "shop/prod", "shop/stage"}
@@ -155,3 +156,13 @@ def test_cost_diff_against_a_spec_file(capsys: pytest.CaptureFixture[str]) -> No
     assert changed["blog/prod"]["before"] == "0.00" and changed["blog/prod"]["after"] == "1.49"
     assert main(["cost", str(prod), "--diff", str(prod / "tenants" / "shop.yaml"), "-q"]) == 1
     assert "no Platform document found" in capsys.readouterr().err
+
+
+def test_production_bill_golden(production: tuple[SynthResult, PlatformSpec]) -> None:
+    from enclii_iac.cost.report import markdown
+    from enclii_iac.testing import assert_golden
+    from tests.conftest import GOLDEN
+
+    result, spec = production
+    assert_golden(GOLDEN / "cost" / "production.md", markdown(estimate(spec, inventory_from_records(result.records,
+                                                                                                    spec))))

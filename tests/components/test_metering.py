@@ -128,6 +128,13 @@ def test_hostile_values_are_refused(field: str, value: Any) -> None:
         MeteringSpec.model_validate({"enabled": True, field: value})
 
 
+def test_the_metered_stack_passes_every_policy_rule(metered: tuple[SynthResult, Any]) -> None:
+    from enclii_iac.policy.run import check_records
+
+    result, _ = metered
+    assert check_records(result.records) == []
+
+
 def test_manifests_are_pure_and_deterministic(metered: tuple[SynthResult, Any]) -> None:
     _, spec = metered
     a = metering_manifests(spec, spec.metering)
