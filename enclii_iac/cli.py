@@ -222,7 +222,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
         report = diff(other, bill)
         emit(args, {"ok": True, **report}, diff_markdown(report).rstrip("\n"))
         return 0
-    if args.markdown:
+    if args.markdown and not args.json:
         print(markdown(bill), end="")
     else:
         emit(args, {"ok": True, **bill_json(bill)}, text(bill))
