@@ -17,6 +17,7 @@ _EXPORTS: dict[str, str] = {
     "ApiAccessSpec": "enclii_iac.models.cluster",
     "Autoscale": "enclii_iac.models.service",
     "BlueGreenStrategy": "enclii_iac.models.service",
+    "BudgetSpec": "enclii_iac.models.cost",
     "CanaryStrategy": "enclii_iac.models.service",
     "CloudServerSpec": "enclii_iac.models.host",
     "CorsRuleSpec": "enclii_iac.models.edge",
@@ -37,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "LifecycleRuleSpec": "enclii_iac.models.edge",
     "LockRuleSpec": "enclii_iac.models.edge",
     "Member": "enclii_iac.models.tenant",
+    "MeteringSpec": "enclii_iac.models.cost",
     "Metrics": "enclii_iac.models.service",
     "PlatformHostSpec": "enclii_iac.models.edge",
     "PlatformProviders": "enclii_iac.platform",
@@ -62,6 +64,7 @@ _EXPORTS: dict[str, str] = {
     "TenantService": "enclii_iac.kube.tenant",
     "TunnelSpec": "enclii_iac.models.edge",
     "UpgradePlanSpec": "enclii_iac.models.cluster",
+    "UsageMetering": "enclii_iac.cost.metering",
     "Volume": "enclii_iac.models.service",
     "VolumeSpec": "enclii_iac.models.host",
     "ZoneSettingsSpec": "enclii_iac.models.edge",
@@ -88,6 +91,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from enclii_iac.cost.metering import UsageMetering as UsageMetering
     from enclii_iac.errors import EncliiIacError as EncliiIacError
     from enclii_iac.errors import SpecError as SpecError
     from enclii_iac.kube.tenant import TenantEnvironment as TenantEnvironment
@@ -98,6 +102,8 @@ if TYPE_CHECKING:
     from enclii_iac.models.cluster import K3sClusterSpec as K3sClusterSpec
     from enclii_iac.models.cluster import K3sHardeningSpec as K3sHardeningSpec
     from enclii_iac.models.cluster import UpgradePlanSpec as UpgradePlanSpec
+    from enclii_iac.models.cost import BudgetSpec as BudgetSpec
+    from enclii_iac.models.cost import MeteringSpec as MeteringSpec
     from enclii_iac.models.edge import CorsRuleSpec as CorsRuleSpec
     from enclii_iac.models.edge import CustomDomainsSpec as CustomDomainsSpec
     from enclii_iac.models.edge import EdgeSpec as EdgeSpec

@@ -203,6 +203,32 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_cost(args: argparse.Namespace) -> int:
+    from enclii_iac.cost.report import (
+        bill_json,
+        diff,
+        diff_markdown,
+        load_usage,
+        markdown,
+        other_bill,
+        stack_bill,
+        text,
+    )
+
+    usage = load_usage(args.usage) if args.usage else None
+    bill = stack_bill(args.stack_dir, args.stack, usage=usage, currency=args.currency, progress=progress_for(args))
+    if args.diff:
+        other = other_bill(args.diff, args.stack, usage=usage, currency=bill.currency, progress=progress_for(args))
+        report = diff(other, bill)
+        emit(args, {"ok": True, **report}, diff_markdown(report).rstrip("\n"))
+        return 0
+    if args.markdown and not args.json:
+        print(markdown(bill), end="")
+    else:
+        emit(args, {"ok": True, **bill_json(bill)}, text(bill))
+    return 0
+
+
 # --- parser -----------------------------------------------------------------------------------------
 
 _JSON_USAGE = False
@@ -298,6 +324,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="text (default) or markdown, for a pull request comment")
     _common(p, long_running=True)
     p.set_defaults(handler=cmd_diff)
+
+    p = sub.add_parser("cost", help="estimate a stack's monthly cost and its showback per project and environment",
+                       description="Synthesize the stack offline and price what it declares with the dated price "
+                       "sheet (enclii_iac/cost/prices.yaml): fixed infrastructure, R2 from the buckets and their "
+                       "lifecycles, custom hostnames, and the servers' cost shared by requests per project and "
+                       "environment, with the platform's share and idle capacity apart.")
+    _stack_args(p)
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--markdown", action="store_true", help="print a Markdown table (for a pull request comment)")
+    p.add_argument("--diff", metavar="OTHER", nargs="+", help="compare with another stack directory, or a Platform "
+                   "spec file and its tenant files (OTHER before, STACK_DIR after); Markdown, or JSON with --json")
+    p.add_argument("--usage", metavar="FILE", help="YAML usage assumptions (R2 ingest and operations per bucket, "
+                   "showback weights); default: the documented defaults")
+    p.add_argument("--currency", choices=["EUR", "USD"], help="report currency (default: the platform budget's, "
+                   "else USD)")
+    _common(p, long_running=True)
+    p.set_defaults(handler=cmd_cost)
 
     p = sub.add_parser("version", help="print versions of the toolkit, its pins and k3s",
                        description="Print the versions of enclii-iac, its pinned providers, k3s and Kubernetes.")

@@ -134,6 +134,10 @@ def _preflight(
         from enclii_iac.data.services import data_issues
 
         issues += data_issues(spec)
+    if not issues:
+        from enclii_iac.cost.budget import check_budgets
+
+        issues += check_budgets(spec)  # caps on the platform, projects, environments: nothing declared over budget
     if issues:
         raise SpecError(issues)
 
@@ -373,6 +377,12 @@ class EncliiPlatform(pulumi.ComponentResource):
                 oidc=oidc,
                 protect=spec.protect,
             )
+        self.metering: Any = None
+        if spec.metering.enabled and spec.stage == "production":  # the stack that owns the cluster meters it
+            from enclii_iac.cost.metering import UsageMetering
+
+            self.metering = UsageMetering(child_name(name, "metering"), spec.metering, here, platform=spec,
+                                          provider=kube)
         self.namespaces = pulumi.Output.all(*[t.namespaces for t in self.tenants.values()]).apply(
             lambda groups: sorted(ns for g in groups for ns in g)
         )
@@ -402,6 +412,11 @@ def renamed(spec: PlatformSpec, suffix: str) -> pulumi.ResourceOptions | None:
 def build_platform(settings: StackSettings, kubeconfig: pulumi.Input[str] | None = None) -> EncliiPlatform:
     """Declare the platform of the current stack from its settings and export its outputs."""
     spec = settings.spec
+    from enclii_iac.cost.budget import check_budgets
+
+    over = check_budgets(spec)  # before the providers: an over-budget stack declares nothing at all
+    if over:
+        raise SpecError(over)
     kube = None
     if spec.cluster is None:
         if kubeconfig is None:
@@ -530,6 +545,11 @@ def build_preview(settings: StackSettings, production_stack: str | None = None) 
         settings.spec = preview_spec(settings.spec, settings.pr_number)
     except ValueError as exc:
         raise SpecError([SpecIssue("config", "enclii:prNumber", str(exc))]) from None
+    from enclii_iac.cost.budget import check_budgets
+
+    over = check_budgets(settings.spec)  # before the StackReference: an over-budget preview declares nothing
+    if over:
+        raise SpecError(over)
     kubeconfig: pulumi.Input[str] | None = settings.kubeconfig
     if kubeconfig is None:
         ref = pulumi.StackReference(production_stack or PRODUCTION_STACK_DEFAULT)

@@ -136,6 +136,7 @@ class Documents:
                     environments=body.environments,
                     members=body.members,
                     renamed_from=body.renamed_from,
+                    budget=body.budget,
                     services=self.services.get(name, {}),
                 )
             except ValidationError as exc:

@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from enclii_iac.models._base import Hostname, ShortLabel, StrictModel
 from enclii_iac.models.cluster import K3sClusterSpec
+from enclii_iac.models.cost import BudgetSpec, MeteringSpec
 from enclii_iac.models.data import DataSpec
 from enclii_iac.models.edge import EdgeSpec
 from enclii_iac.models.host import HostsSpec
@@ -80,6 +81,12 @@ class PlatformSpec(StrictModel):
     identity: IdentitySpec | None = Field(
         None, description="OIDC for the Kubernetes API, Janua, Cloudflare Access in front of the admin surfaces "
                           "(docs/identity.md). Default: none (the admin kubeconfig only).")
+    budget: BudgetSpec | None = Field(
+        None, description="Monthly cap of the whole bill (`enclii-iac cost`); synth, pulumi up and preview stacks "
+        "refuse a spec whose estimate passes it, before anything is declared. Default: none.",
+    )
+    metering: MeteringSpec = Field(
+        default_factory=MeteringSpec, description="OpenCost usage metering (docs/cost.md). Default: off.")
     renamed_from: list[ShortLabel] = Field(
         default_factory=list,
         description="Earlier names of the platform, oldest first: every resource takes aliases from each, so "

@@ -20,6 +20,7 @@ from enclii_iac.models._base import (
     memory_bytes,
 )
 from enclii_iac.models._issues import Loc, raise_if
+from enclii_iac.models.cost import BudgetSpec
 from enclii_iac.models.service import ServiceSpec
 
 _ENV_NAME = re.compile(r"^(dev|stage|prod|preview-[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?)$")
@@ -93,6 +94,7 @@ class EnvironmentSpec(StrictModel):
         False, description="Only declared dependsOn edges may talk inside the environment. Default: all may."
     )
     ttl_hours: int | None = Field(None, ge=1, le=24 * 30, description="Previews: hours before clean-up.")
+    budget: BudgetSpec | None = Field(None, description="Monthly cap of this environment's showback. Default: none.")
 
 
 Role = Literal["owner", "admin", "developer", "viewer"]
@@ -130,6 +132,7 @@ class ProjectSpec(StrictModel):
         "deriving from the oldest and its Pulumi resources take aliases from each, so a rename neither replaces "
         "nor deletes anything. Default: never renamed.",
     )
+    budget: BudgetSpec | None = Field(None, description="Monthly cap of the project's showback. Default: none.")
 
     @model_validator(mode="after")
     def _references(self) -> ProjectSpec:
@@ -310,6 +313,7 @@ class ProjectBody(StrictModel):
         "deriving from the oldest and its Pulumi resources take aliases from each, so a rename neither replaces "
         "nor deletes anything. Default: never renamed.",
     )
+    budget: BudgetSpec | None = Field(None, description="Monthly cap of the project's showback. Default: none.")
 
 
 class ProjectDocument(StrictModel):

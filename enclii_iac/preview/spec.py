@@ -59,5 +59,6 @@ def preview_spec(spec: PlatformSpec, pr_number: int) -> PlatformSpec:
             environments={env: EnvironmentSpec(quota=PREVIEW_QUOTA, ttl_hours=PREVIEW_TTL_HOURS)},
             services=services,
             members=pspec.members,
+            budget=pspec.budget,
         )
     return PlatformSpec.model_validate({**dict(spec), "stage": "preview", "tenants": tenants})
