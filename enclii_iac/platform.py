@@ -132,7 +132,7 @@ class EncliiPlatform(pulumi.ComponentResource):
     """Everything one stack declares: hosts, cluster, edge and tenants, from one PlatformSpec.
 
     Order (by data flow): R2 buckets and tokens → hosts → k3s (snapshots to R2) → the cluster's
-    Kubernetes provider → tunnel connector, DNS, custom domains and every tenant project.
+    Kubernetes provider → tunnel connector, DNS, custom domains → platform services → every tenant project.
 
     >>> platform = EncliiPlatform("enclii", spec, providers=PlatformProviders(cloudflare=cf_provider),
     ...                           ssh_private_key=key)
@@ -152,6 +152,7 @@ class EncliiPlatform(pulumi.ComponentResource):
         providers: PlatformProviders | None = None,
         ssh_private_key: pulumi.Input[str] | None = None,
         tenant_secrets: Mapping[str, Mapping[str, SecretValues]] | None = None,
+        service_secrets: Mapping[str, pulumi.Input[str]] | None = None,
     ) -> None:
         """Declare everything ``args`` describes; every check runs before the first resource is declared.
 
@@ -166,6 +167,7 @@ class EncliiPlatform(pulumi.ComponentResource):
         :param ssh_private_key: the deploy key Pulumi logs in to the hosts with (a secret); needed with hosts.
         :param tenant_secrets: values of the secrets tenant services declare, ``{project: {service: {NAME:
             value}}}``; each becomes a Pulumi secret. Missing, unknown or misspelled entries are errors.
+        :param service_secrets: secrets of the platform services by config key (``alertWebhookUrl``).
         :raises SpecError: every problem (missing provider, key or secret, spec cross-checks), before anything
             is declared.
         """
@@ -314,6 +316,14 @@ class EncliiPlatform(pulumi.ComponentResource):
             self.admission = TenantAdmission(child_name(name, "admission"), here, provider=kube, protect=spec.protect)
         from enclii_iac.models.guards import registry_prefix
 
+        # the platform's services (operators and their CRDs, observability) come after the cluster and before
+        # every tenant, whose custom resources wait for the CRDs; an existing cluster brings its own
+        self.services: Any = None
+        if spec.cluster is not None:
+            from enclii_iac.services import PlatformServices
+
+            self.services = PlatformServices(child_name(name, "services"), spec, here, provider=kube,
+                                             secrets=service_secrets)
         registries = [registry_prefix(p) for p in spec.policy.allowed_registries]
         secrets = dict(tenant_secrets or {})
         self.tenants: dict[str, TenantProject] = {}
@@ -329,6 +339,7 @@ class EncliiPlatform(pulumi.ComponentResource):
                 allowed_registries=registries,
                 admission=self.admission,
                 protect=spec.protect,
+                hooks=self.services.hooks if self.services is not None else None,
             )
         self.namespaces = pulumi.Output.all(*[t.namespaces for t in self.tenants.values()]).apply(
             lambda groups: sorted(ns for g in groups for ns in g)
@@ -396,6 +407,7 @@ def build_platform(settings: StackSettings, kubeconfig: pulumi.Input[str] | None
         providers=PlatformProviders(kubernetes=kube, hcloud=hcloud_provider, cloudflare=cloudflare_provider),
         ssh_private_key=ssh_key,
         tenant_secrets=settings.tenant_secrets,
+        service_secrets=service_secrets(spec),
     )
     pulumi.export("namespaces", platform.namespaces)
     pulumi.export("hostnames", platform.hostnames)
@@ -429,6 +441,13 @@ def build_platform(settings: StackSettings, kubeconfig: pulumi.Input[str] | None
     for warning in platform_warnings(spec):
         pulumi.log.warn(warning)
     return platform
+
+
+def service_secrets(spec: PlatformSpec) -> dict[str, pulumi.Input[str]]:
+    """The platform services' secrets set in the stack's ``enclii:`` config (unset ones left out)."""
+    key = spec.services.monitoring.alertmanager.webhook_secret
+    value = pulumi.Config("enclii").get_secret(key)
+    return {key: value} if value is not None else {}
 
 
 def build_production(settings: StackSettings) -> EncliiPlatform:

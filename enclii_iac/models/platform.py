@@ -10,6 +10,7 @@ from enclii_iac.models._base import Hostname, ShortLabel, StrictModel
 from enclii_iac.models.cluster import K3sClusterSpec
 from enclii_iac.models.edge import EdgeSpec
 from enclii_iac.models.host import HostsSpec
+from enclii_iac.models.services import ServicesSpec
 from enclii_iac.models.tenant import ProjectSpec, check_renames
 
 StackStage = Literal["production", "preview"]
@@ -71,6 +72,11 @@ class PlatformSpec(StrictModel):
     edge: EdgeSpec | None = Field(None, description="Cloudflare Tunnel, DNS, custom domains, R2. Default: none.")
     ingress: IngressSpec = Field(default_factory=IngressSpec)
     policy: PolicySpec = Field(default_factory=PolicySpec)
+    services: ServicesSpec = Field(
+        default_factory=ServicesSpec,
+        description="The platform's in-cluster services (docs/services.md); installed when the spec declares the "
+        "cluster. Default: all of them.",
+    )
     tenants: dict[ShortLabel, ProjectSpec] = Field(default_factory=dict)
     renamed_from: list[ShortLabel] = Field(
         default_factory=list,
@@ -120,6 +126,14 @@ class PlatformSpec(StrictModel):
                                  "pick a name outside it")
         if issues:
             raise ValueError("; ".join(f"{i.path}: {i.message}" for i in issues))
+        return self
+
+    @model_validator(mode="after")
+    def _services(self) -> PlatformSpec:
+        from enclii_iac.models._issues import raise_if
+        from enclii_iac.models.services import platform_services_issues
+
+        raise_if("PlatformSpec", platform_services_issues(self))
         return self
 
     @model_validator(mode="after")
