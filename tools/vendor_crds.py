@@ -1,4 +1,5 @@
-"""Vendor the CRDs of the operators the platform-services layer installs into enclii_iac/services/crds/.
+"""Vendor the CRDs of the operators the platform-services layer installs into enclii_iac/services/crds/
+(and k3s's helm-controller CRDs, which k3s brings itself, into tests/crds/ for the tests).
 
 The charts are installed with their CRDs turned off; the CRDs of the pinned operator versions are declared
 by Pulumi from this package data, so every tenant custom resource can depend on the CRD it needs. The
@@ -22,10 +23,10 @@ from typing import Any
 
 import yaml
 
-from enclii_iac.services.versions import CRD_SOURCES
+from enclii_iac.services.versions import CRD_SOURCES, TEST_CRD_SOURCES
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "enclii_iac" / "services" / "crds"
+OUTPUTS = {ROOT / "enclii_iac" / "services" / "crds": CRD_SOURCES, ROOT / "tests" / "crds": TEST_CRD_SOURCES}
 
 
 class _Loader(yaml.SafeLoader):
@@ -52,9 +53,9 @@ def module_dir(module: str) -> Path:
     return Path(json.loads(proc.stdout)["Dir"])
 
 
-def rendered() -> dict[str, str]:
+def rendered(sources: dict[str, tuple[str, ...]]) -> dict[str, str]:
     out: dict[str, str] = {}
-    for module, files in CRD_SOURCES.items():
+    for module, files in sources.items():
         base = module_dir(module)
         for rel in files:
             for doc in yaml.load_all((base / rel).read_text(), Loader=_Loader):
@@ -71,21 +72,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
-    files = rendered()
-    if args.check:
-        stale = sorted(n for n, t in files.items() if not (OUT / n).exists() or (OUT / n).read_text() != t)
-        extra = sorted(p.name for p in OUT.glob("*.json") if p.name not in files)
-        if stale or extra:
-            print(f"stale: {stale} extra: {extra}; run tools/vendor_crds.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.mkdir(parents=True, exist_ok=True)
-    for old in OUT.glob("*.json"):
-        old.unlink()
-    for name, text in files.items():
-        (OUT / name).write_text(text)
-    print(f"{len(files)} CRDs in {OUT.relative_to(ROOT)}")
-    return 0
+    status = 0
+    for out, sources in OUTPUTS.items():
+        files = rendered(sources)
+        if args.check:
+            stale = sorted(n for n, t in files.items() if not (out / n).exists() or (out / n).read_text() != t)
+            extra = sorted(p.name for p in out.glob("*.json") if p.name not in files)
+            if stale or extra:
+                print(f"{out}: stale {stale}, extra {extra}; run tools/vendor_crds.py", file=sys.stderr)
+                status = 1
+            continue
+        out.mkdir(parents=True, exist_ok=True)
+        for old in out.glob("*.json"):
+            old.unlink()
+        for name, text in files.items():
+            (out / name).write_text(text)
+        print(f"{len(files)} CRDs in {out.relative_to(ROOT)}")
+    return status
 
 
 if __name__ == "__main__":

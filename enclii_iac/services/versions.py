@@ -69,3 +69,15 @@ CRD_SOURCES: Final[dict[str, tuple[str, ...]]] = {
     ),
 }
 """Go module → CRD files of the operator versions the charts above run (vendored by tools/vendor_crds.py)."""
+
+HELM_CONTROLLER_MODULE: Final = "github.com/k3s-io/helm-controller@v0.16.27"
+"""k3s's embedded helm-controller (HelmChart, HelmChartConfig). k3s brings these CRDs itself, so the layer
+never declares them; the tests validate the layer's HelmChart objects against them and the engine tier
+applies them (tools/engine/build.sh ``helmcrds``)."""
+
+TEST_CRD_SOURCES: Final[dict[str, tuple[str, ...]]] = {
+    HELM_CONTROLLER_MODULE: tuple(
+        f"pkg/crds/yaml/generated/helm.cattle.io_{kind}.yaml" for kind in ("helmcharts", "helmchartconfigs")
+    ),
+}
+"""CRDs the tests validate against but the layer does not declare (vendored into tests/crds/)."""
