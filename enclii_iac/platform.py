@@ -210,6 +210,7 @@ class EncliiPlatform(pulumi.ComponentResource):
         self.tunnel: Any = None
         self.dns: Any = None
         self.custom_domains: Any = None
+        self.certificates: Any = None
 
         cloudflare = providers.cloudflare  # not None when spec.edge is set (checked by _preflight)
         if spec.edge is not None and spec.edge.r2 is not None:
@@ -297,6 +298,11 @@ class EncliiPlatform(pulumi.ComponentResource):
                 child_name(name, "dns"), spec.edge, here, tunnel=self.tunnel, provider=cloudflare,
                 protect=spec.protect,
             )
+            if spec.edge.certificate_packs:  # names Universal SSL does not cover (checked by the spec)
+                from enclii_iac.cloudflare.certificates import EdgeCertificates
+
+                self.certificates = EdgeCertificates(child_name(name, "certs"), spec.edge, here, domain=spec.domain,
+                                                     provider=cloudflare, protect=spec.protect)
             if spec.edge.custom_domains.enabled and edge.domains:
                 self.custom_domains = CustomDomains(
                     child_name(name, "domains"),

@@ -137,6 +137,29 @@ class PlatformSpec(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _edge_certificates(self) -> PlatformSpec:
+        if self.edge is None:
+            return self
+        from enclii_iac.models._issues import loc_of, raise_if
+        from enclii_iac.models.edge_tls import coverage_issues
+        from enclii_iac.render.edge import fqdn, tenant_edge
+
+        edge = self.edge
+        names: dict[str, str] = {}
+        for route in tenant_edge(self.tenants).routes:
+            names.setdefault(route.host, route.source or "tenants")
+        for key, host in edge.hosts.items():
+            names.setdefault(fqdn(host.subdomain, self.domain), f"edge.hosts.{key}.subdomain")
+        if edge.custom_domains.enabled:
+            fallback = fqdn(edge.custom_domains.fallback_origin, self.domain)
+            names.setdefault(fallback, "edge.customDomains.fallbackOrigin")
+        if edge.preview_wildcard:
+            names.setdefault(f"*.{fqdn(edge.preview_subdomain, self.domain)}", "edge.previewSubdomain")
+        raise_if("PlatformSpec", [(loc_of(path), msg) for path, msg in coverage_issues(self.domain, names,
+                                                                                       edge.certificate_packs)])
+        return self
+
+    @model_validator(mode="after")
     def _project_names(self) -> PlatformSpec:
         check_renames("tenants", "project", {k: v.renamed_from for k, v in self.tenants.items()})
         return self

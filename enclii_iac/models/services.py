@@ -84,7 +84,9 @@ class MonitoringSpec(StrictModel):
     """kube-prometheus-stack sized for one AX41."""
 
     enabled: bool = Field(True, description="Install Prometheus Operator and friends. Default: on.")
-    retention: Duration = Field("15d", description="How long Prometheus keeps samples. Default: 15d.")
+    retention: str = Field("15d", pattern=r"^[1-9][0-9]{0,4}(h|d|w|y)$",
+                           description="How long Prometheus keeps samples (Prometheus units: h, d, w, y). "
+                           "Default: 15d.")
     retention_size: MemoryQuantity = Field(
         "18Gi", description="Prometheus deletes the oldest blocks above this size. Default: 18Gi (of a 20Gi volume).")
     storage: MemoryQuantity = Field("20Gi", description="Prometheus volume (local-path). Default: 20Gi.")

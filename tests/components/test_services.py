@@ -95,7 +95,7 @@ def test_charts_are_pinned_helm_controller_objects_with_crds_off(record: Record)
     assert set(charts) == {"kube-prometheus-stack", "loki", "alloy-logs", "grafana", "tempo", "otel-collector",
                            "keda"}
     pinned = {c.name: c.version for c in CHARTS}
-    for name, r in charts.items():
+    for r in charts.values():
         s = r.inputs["spec"]
         assert r.inputs["metadata"]["namespace"] == "kube-system"
         assert s["version"] == pinned[s["chart"]]
