@@ -146,14 +146,15 @@ class PlatformSpec(StrictModel):
 
         edge = self.edge
         names: dict[str, str] = {}
-        for route in tenant_edge(self.tenants).routes:
+        routes = tenant_edge(self.tenants).routes
+        for route in routes:
             names.setdefault(route.host, route.source or "tenants")
         for key, host in edge.hosts.items():
             names.setdefault(fqdn(host.subdomain, self.domain), f"edge.hosts.{key}.subdomain")
         if edge.custom_domains.enabled:
             fallback = fqdn(edge.custom_domains.fallback_origin, self.domain)
             names.setdefault(fallback, "edge.customDomains.fallbackOrigin")
-        if edge.preview_wildcard:
+        if edge.preview_wildcard and routes:  # routed tenants get preview URLs one label under the wildcard
             names.setdefault(f"*.{fqdn(edge.preview_subdomain, self.domain)}", "edge.previewSubdomain")
         raise_if("PlatformSpec", [(loc_of(path), msg) for path, msg in coverage_issues(self.domain, names,
                                                                                        edge.certificate_packs)])

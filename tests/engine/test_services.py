@@ -29,7 +29,7 @@ TENANT = {
         "replicas": {"min": 2, "max": 4}, "metrics": {"port": 9090}, "slo": {"availability": 99.9},
         "autoscale": {"keda": [{"type": "cron", "metadata": {"timezone": "UTC", "start": "0 8 * * *",
                                                              "end": "0 20 * * *", "desiredReplicas": "3"}}]},
-        "deploy": {"strategy": "canary", "canary": {"image": "ghcr.io/acme/api" + DIGEST, "weight": 10}},
+        "deploy": {"strategy": "canary", "canary": {"image": "ghcr.io/acme/api" + DIGEST, "steps": [10, 50]}},
     }},
 }
 WEBHOOK = "https://hooks.example.com/services/T0/B0/engine-canary"
