@@ -22,6 +22,7 @@ from enclii_iac.models._base import (
     cpu_millis,
     memory_bytes,
 )
+from enclii_iac.models.host import Cidr
 
 Operator = Literal["prometheus-operator", "keda", "traefik"]
 """Operators whose custom resources tenants use: ServiceMonitor/PrometheusRule, ScaledObject, IngressRoute."""
@@ -60,10 +61,10 @@ class TraefikSpec(StrictModel):
 
     enabled: bool = Field(True, description="Configure k3s's Traefik. Default: on (k3s ships it).")
     access_logs: bool = Field(True, description="JSON access logs on stdout (collected into Loki). Default: on.")
-    trusted_cidrs: list[str] = Field(
-        default_factory=lambda: ["10.42.0.0/16"],
+    trusted_cidrs: list[Cidr] | None = Field(
+        None,
         description="Sources whose X-Forwarded-* headers Traefik trusts: the pod network, which only cloudflared "
-        "may reach Traefik from (the layer's NetworkPolicy). Default: k3s's cluster CIDR.",
+        "may reach Traefik from (the layer's NetworkPolicy). Default: the cluster's clusterCidr.",
     )
     size: Size = Field(default_factory=lambda: _size("100m", "128Mi", "1", "256Mi"))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
 from pydantic import Field
 
 from enclii_iac.models._base import StrictModel
@@ -43,7 +44,7 @@ class TraefikValues(StrictModel):
 
 def values(ctx: Context) -> TraefikValues:
     spec = ctx.services.ingress
-    trusted = {"trustedIPs": list(spec.trusted_cidrs), "insecure": False}
+    trusted = {"trustedIPs": [str(c) for c in (spec.trusted_cidrs or [ctx.cluster_cidr])], "insecure": False}
     return TraefikValues(
         service={"type": "ClusterIP"},
         ports={"web": TraefikPort(forwarded_headers=trusted), "websecure": TraefikPort(forwarded_headers=trusted)},
@@ -63,8 +64,6 @@ def plan(ctx: Context) -> Plan:
     spec = ctx.services.ingress
     if not spec.enabled or "traefik" in ctx.disabled:
         return Plan("ingress")
-    import yaml
-
     body = values(ctx).model_dump(mode="json", by_alias=True, exclude_defaults=True)
     config = {
         "apiVersion": "helm.cattle.io/v1",
