@@ -146,7 +146,7 @@ class EncliiPlatform(pulumi.ComponentResource):
     """Everything one stack declares: hosts, cluster, edge and tenants, from one PlatformSpec.
 
     Order (by data flow): R2 buckets and tokens → hosts → k3s (snapshots to R2) → the cluster's
-    Kubernetes provider → tunnel connector, DNS, custom domains and every tenant project.
+    Kubernetes provider → tunnel connector, DNS, custom domains → platform services → every tenant project.
 
     >>> platform = EncliiPlatform("enclii", spec, providers=PlatformProviders(cloudflare=cf_provider),
     ...                           ssh_private_key=key)
@@ -167,6 +167,7 @@ class EncliiPlatform(pulumi.ComponentResource):
         ssh_private_key: pulumi.Input[str] | None = None,
         tenant_secrets: Mapping[str, Mapping[str, SecretValues]] | None = None,
         janua_client_secret: pulumi.Input[str] | None = None,
+        service_secrets: Mapping[str, pulumi.Input[str]] | None = None,
     ) -> None:
         """Declare everything ``args`` describes; every check runs before the first resource is declared.
 
@@ -183,6 +184,7 @@ class EncliiPlatform(pulumi.ComponentResource):
             value}}}``; each becomes a Pulumi secret. Missing, unknown or misspelled entries are errors.
         :param janua_client_secret: the secret of Cloudflare Access's OIDC client at Janua (a secret); needed
             with ``identity.access``.
+        :param service_secrets: secrets of the platform services by config key (``alertWebhookUrl``).
         :raises SpecError: every problem (missing provider, key or secret, spec cross-checks), before anything
             is declared.
         """
@@ -225,6 +227,7 @@ class EncliiPlatform(pulumi.ComponentResource):
         self.tunnel: Any = None
         self.dns: Any = None
         self.custom_domains: Any = None
+        self.certificates: Any = None
 
         cloudflare = providers.cloudflare  # not None when spec.edge is set (checked by _preflight)
         if spec.edge is not None and spec.edge.r2 is not None:
@@ -335,6 +338,11 @@ class EncliiPlatform(pulumi.ComponentResource):
                 child_name(name, "dns"), spec.edge, here, tunnel=self.tunnel, provider=cloudflare,
                 protect=spec.protect,
             )
+            if spec.edge.certificate_packs:  # names Universal SSL does not cover (checked by the spec)
+                from enclii_iac.cloudflare.certificates import EdgeCertificates
+
+                self.certificates = EdgeCertificates(child_name(name, "certs"), spec.edge, here, domain=spec.domain,
+                                                     provider=cloudflare, protect=spec.protect)
             if spec.edge.custom_domains.enabled and edge.domains:
                 self.custom_domains = CustomDomains(
                     child_name(name, "domains"),
@@ -360,6 +368,14 @@ class EncliiPlatform(pulumi.ComponentResource):
                                      protect=spec.protect)
         from enclii_iac.models.guards import registry_prefix
 
+        # the platform's services (operators and their CRDs, observability) come after the cluster and before
+        # every tenant, whose custom resources wait for the CRDs; an existing cluster brings its own
+        self.services: Any = None
+        if spec.cluster is not None:
+            from enclii_iac.services import PlatformServices
+
+            self.services = PlatformServices(child_name(name, "services"), spec, here, provider=kube,
+                                             secrets=service_secrets)
         registries = [registry_prefix(p) for p in spec.policy.allowed_registries]
         secrets = dict(tenant_secrets or {})
         self.tenants: dict[str, TenantProject] = {}
@@ -376,6 +392,7 @@ class EncliiPlatform(pulumi.ComponentResource):
                 admission=self.admission,
                 oidc=oidc,
                 protect=spec.protect,
+                hooks=self.services.hooks if self.services is not None else None,
             )
         self.metering: Any = None
         if spec.metering.enabled and spec.stage == "production":  # the stack that owns the cluster meters it
@@ -462,6 +479,7 @@ def build_platform(settings: StackSettings, kubeconfig: pulumi.Input[str] | None
         ssh_private_key=ssh_key,
         tenant_secrets=settings.tenant_secrets,
         janua_client_secret=janua_secret,
+        service_secrets=service_secrets(spec),
     )
     pulumi.export("namespaces", platform.namespaces)
     pulumi.export("hostnames", platform.hostnames)
@@ -501,6 +519,13 @@ def build_platform(settings: StackSettings, kubeconfig: pulumi.Input[str] | None
     for warning in platform_warnings(spec):
         pulumi.log.warn(warning)
     return platform
+
+
+def service_secrets(spec: PlatformSpec) -> dict[str, pulumi.Input[str]]:
+    """The platform services' secrets set in the stack's ``enclii:`` config (unset ones left out)."""
+    key = spec.services.monitoring.alertmanager.webhook_secret
+    value = pulumi.Config("enclii").get_secret(key)
+    return {key: value} if value is not None else {}
 
 
 def build_production(settings: StackSettings) -> EncliiPlatform:

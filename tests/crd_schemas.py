@@ -1,15 +1,18 @@
 """Structural JSON Schemas of the custom resources enclii_iac declares (kubernetes-validate has no CRDs).
 
+Kinds whose CRD of the pinned version is vendored (the layer's enclii_iac/services/crds/ and tests/crds/)
+are also validated against that CRD's own schema (``validate_pinned``).
+
 Written for these tests from the upstream CRD definitions (KEDA 2.x ScaledObject, Prometheus Operator
 v1 ServiceMonitor / PrometheusRule, Traefik v3 IngressRoute / TraefikService, system-upgrade-controller
-Plan). CloudNativePG's kinds are checked against its own CRDs, vendored unmodified (``upstream_schemas``).
+Plan). CloudNativePG's kinds are checked against its own CRDs, vendored unmodified (``UPSTREAM_CRDS``).
 The hand-written ones cover the fields of each kind that exist upstream, and reject unknown fields at the levels
 enclii_iac writes, so a misspelt field fails here instead of at apply time.
 """
 
 from __future__ import annotations
 
-import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -114,50 +117,77 @@ SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
-UPSTREAM_CRDS = Path(__file__).parent / "data" / "cnpg-v1.30.0"
-"""Upstream CRDs, unmodified (see its README.md): their own openAPIV3Schema is the schema."""
-
-
-def _closed(schema: Any) -> Any:
-    """A CRD structural schema as the API server applies it with strict field validation: an object with
-    ``properties`` and no ``x-kubernetes-preserve-unknown-fields`` rejects other fields."""
-    if isinstance(schema, list):
-        return [_closed(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: _closed(v) for k, v in schema.items() if not k.startswith("x-kubernetes-")}
-    if "properties" in schema and "additionalProperties" not in schema and not schema.get(
-        "x-kubernetes-preserve-unknown-fields"
-    ):
+def structural(node: Any) -> Any:
+    """A CRD's openAPIV3Schema as JSON Schema, as strict as the API server's pruning: an object with
+    ``properties`` and neither ``additionalProperties`` nor ``x-kubernetes-preserve-unknown-fields`` accepts
+    no other field (the API server would silently drop it; here it is an error)."""
+    if isinstance(node, list):
+        return [structural(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: structural(v) for k, v in node.items() if not k.startswith("x-kubernetes-") and k != "nullable"}
+    if node.get("x-kubernetes-int-or-string"):
+        out["type"] = ["integer", "string"]
+    if node.get("nullable") and isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]
+    if ("properties" in node and "additionalProperties" not in node
+            and not node.get("x-kubernetes-preserve-unknown-fields")):
         out["additionalProperties"] = False
     return out
 
 
-@functools.cache
-def upstream_schemas() -> dict[tuple[str, str], dict[str, Any]]:
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in sorted(UPSTREAM_CRDS.glob("*.yaml")):
-        crd = yaml.safe_load(path.read_text())
+UPSTREAM_CRDS = Path(__file__).parent / "data" / "cnpg-v1.30.0"
+"""CloudNativePG's CRDs, unmodified (see its README.md): their own openAPIV3Schema is the schema."""
+
+
+def _crd_files() -> list[Path]:
+    package = Path(__file__).resolve().parent.parent / "enclii_iac" / "services" / "crds"
+    return sorted([*package.glob("*.json"), *(Path(__file__).parent / "crds").glob("*.json"),
+                   *UPSTREAM_CRDS.glob("*.yaml")])
+
+
+def pinned_crds() -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) → the JSON Schema of that version, from the CRDs of the pinned versions (the layer's
+    package data and tests/crds/, both written by tools/vendor_crds.py)."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for f in _crd_files():
+        crd = json.loads(f.read_text()) if f.suffix == ".json" else yaml.safe_load(f.read_text())
         for version in crd["spec"]["versions"]:
-            key = (f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"])
-            found[key] = _closed(version["schema"]["openAPIV3Schema"])
-    return found
+            schema = structural(version["schema"]["openAPIV3Schema"])
+            props = schema.setdefault("properties", {})
+            props["metadata"] = METADATA
+            props.pop("status", None)
+            schema.pop("additionalProperties", None)
+            schema["required"] = sorted({*schema.get("required", []), "apiVersion", "kind", "metadata"})
+            out[(f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"])] = schema
+    return out
+
+
+PINNED = pinned_crds()
+
+
+def validate_pinned(doc: dict[str, Any]) -> list[str] | None:
+    """Errors of ``doc`` against the pinned CRD of its kind; None when no pinned CRD defines it."""
+    key = (str(doc.get("apiVersion")), str(doc.get("kind")))
+    schema = PINNED.get(key)
+    if schema is None:
+        return None
+    validator = jsonschema.Draft202012Validator(schema)
+    return [f"{key[1]}/{doc.get('metadata', {}).get('name')}: {'.'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in validator.iter_errors(doc)]
 
 
 def validate_custom(doc: dict[str, Any]) -> list[str]:
-    """Errors of a custom resource against its schema; an unknown (apiVersion, kind) is itself an error."""
+    """Errors of a custom resource against its schema; an unknown (apiVersion, kind) is itself an error.
+
+    Kinds with a pinned CRD (Prometheus Operator, KEDA, k3s's helm-controller) are validated against it too."""
     key = (str(doc.get("apiVersion")), str(doc.get("kind")))
-    upstream = upstream_schemas().get(key)
-    if upstream is not None:
-        schema = dict(upstream)
-        schema["properties"] = {**upstream["properties"], "metadata": METADATA}
-        return [f"{key[1]}/{doc.get('metadata', {}).get('name')}: {'.'.join(map(str, e.absolute_path))}: "
-                f"{e.message}" for e in jsonschema.Draft202012Validator(schema).iter_errors(doc)]
+    pinned = validate_pinned(doc)
     spec_schema = SCHEMAS.get(key)
     if spec_schema is None:
-        return [f"{key}: no schema (add it to tests/crd_schemas.py)"]
+        return pinned if pinned is not None else [f"{key}: no schema (add it to tests/crd_schemas.py)"]
     schema = obj({"apiVersion": {"const": key[0]}, "kind": {"const": key[1]}, "metadata": METADATA,
                   "spec": spec_schema}, ["apiVersion", "kind", "metadata", "spec"])
     validator = jsonschema.Draft202012Validator(schema)
     return [f"{key[1]}/{doc.get('metadata', {}).get('name')}: {'.'.join(map(str, e.absolute_path))}: {e.message}"
-            for e in validator.iter_errors(doc)]
+            for e in validator.iter_errors(doc)] + (pinned or [])

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from enclii_iac.errors import SpecError, SpecIssue
+from enclii_iac.kube.hooks import PlatformHooks
 from enclii_iac.models.identity import OidcSpec
 from enclii_iac.models.platform import IngressSpec
 from enclii_iac.models.service import ServiceSpec, ServiceType
@@ -57,12 +58,15 @@ class TenantEnvironment(pulumi.ComponentResource):
         admission: Any | None = None,
         oidc: OidcSpec | None = None,
         protect: bool = False,
+        hooks: PlatformHooks | None = None,
     ) -> None:
         """``oidc``: the cluster's OIDC authenticator; members are bound by the names it gives them (its user
         and group prefixes). ``allowed_hosts``: the hostnames this environment serves, written on the namespace
         for the admission policies (default: none may be claimed); ``allowed_registries``: image prefixes
         (default: any); ``admission``: the cluster's TenantAdmission, which role bindings wait for. ``routed_ports`` is
-        ignored (each routed service admits the ingress controller on its own port)."""
+        ignored (each routed service admits the ingress controller on its own port). ``hooks``: what the
+        platform-services layer provides (CRDs custom resources wait for, platform pods the environment may
+        reach, who scrapes metrics); default: nothing."""
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=[provider]))
         super().__init__(TYPE_TENANT_ENVIRONMENT, name, None, opts)
         self.spec = args
@@ -71,6 +75,7 @@ class TenantEnvironment(pulumi.ComponentResource):
         self.provider = provider
         self.ingress = ingress
         self.protect = protect
+        self.hooks = hooks or PlatformHooks()
         self.namespace = k8s.core.v1.Namespace(
             child_name(name, "ns"),
             **_k8s_args(m.namespace(project, environment, hosts=allowed_hosts, registries=allowed_registries)),
@@ -88,7 +93,13 @@ class TenantEnvironment(pulumi.ComponentResource):
             opts=_opts(self, depends_on=ns_dep),
         )
         self.network_policies: dict[str, k8s.networking.v1.NetworkPolicy] = {}
-        for pol in m.network_policies(project, environment, isolate_services=args.isolate_services):
+        policies = m.network_policies(project, environment, isolate_services=args.isolate_services)
+        policies += [
+            m.platform_egress_policy(project, environment, t.name, namespace=t.namespace, pod_labels=t.pod_labels,
+                                     ports=t.ports)
+            for t in self.hooks.egress
+        ]
+        for pol in policies:
             key = pol["metadata"]["name"]
             self.network_policies[key] = k8s.networking.v1.NetworkPolicy(
                 child_name(name, "netpol", key), **_k8s_args(pol), opts=_opts(self, depends_on=ns_dep)
@@ -176,6 +187,8 @@ class TenantService(pulumi.ComponentResource):
             )
         self.spec = svc
         self.ref = ref
+        self.hooks = environment.hooks
+        self.scrape_policy: k8s.networking.v1.NetworkPolicy | None = None
         deps: list[pulumi.Resource] = [environment.namespace]
         self.service_account = k8s.core.v1.ServiceAccount(
             child_name(name, "sa"), **_k8s_args(m.service_account(ref)), opts=_opts(self, depends_on=deps)
@@ -239,6 +252,14 @@ class TenantService(pulumi.ComponentResource):
 
         if svc.metrics is not None and self.services:
             self._custom(name, "monitor", m.service_monitor(ref, svc), deps)
+            scrape = self.hooks.scrape
+            port = svc.metrics.port or svc.listen_port
+            if scrape is not None and port is not None:
+                self.scrape_policy = k8s.networking.v1.NetworkPolicy(
+                    child_name(name, "netpol", "scrape"),
+                    **_k8s_args(m.scrape_policy(ref, port, namespace=scrape.namespace, pod_labels=scrape.pod_labels)),
+                    opts=_opts(self, depends_on=deps),
+                )
         if svc.slo is not None:
             self._custom(name, "slo", m.prometheus_rule(ref, svc), deps)
 
@@ -255,7 +276,7 @@ class TenantService(pulumi.ComponentResource):
             kind=manifest["kind"],
             metadata=manifest["metadata"],
             spec=manifest["spec"],
-            opts=_opts(self, depends_on=deps),
+            opts=_opts(self, depends_on=[*deps, *self.hooks.installs(manifest["apiVersion"], manifest["kind"])]),
         )
 
     def _deployment(
@@ -435,11 +456,13 @@ class TenantProject(pulumi.ComponentResource):
         admission: Any | None = None,
         oidc: OidcSpec | None = None,
         protect: bool = False,
+        hooks: PlatformHooks | None = None,
     ) -> None:
         """``oidc``: the cluster's OIDC authenticator (``identity.oidc``); members are bound with its prefixes.
         ``allowed_registries``: image prefixes the namespaces' admission policy allows (default: any);
         ``admission``: the cluster's TenantAdmission (``enclii_iac.kube.admission``), declared once per
-        cluster; role bindings are created after it."""
+        cluster; role bindings are created after it; ``hooks``: what the platform-services layer provides
+        (``enclii_iac.kube.hooks``; default: nothing)."""
         project = project or name
         issues = check_secret_values(project, args, secret_values)
         if issues:  # every secret problem of every service, before anything is declared
@@ -468,6 +491,7 @@ class TenantProject(pulumi.ComponentResource):
                 admission=admission,
                 oidc=oidc,
                 protect=protect,
+                hooks=hooks,
             )
             self.environments[env_name] = env
             self.services[env_name] = {}

@@ -33,6 +33,7 @@ from enclii_iac.models._base import (
     memory_bytes,
 )
 from enclii_iac.models._issues import Loc, raise_if
+from enclii_iac.models.edge_tls import CertificatePacks
 
 # --- pinned edge defaults (each with its reason) ------------------------------------------------------
 
@@ -459,6 +460,12 @@ class EdgeSpec(StrictModel):
     )
     custom_domains: CustomDomainsSpec = Field(default_factory=CustomDomainsSpec)
     r2: R2Spec | None = Field(default_factory=R2Spec, description="R2 buckets; null declares none.")
+    certificate_packs: CertificatePacks = Field(
+        default_factory=dict,
+        description="Advanced certificate packs for names Universal SSL does not cover (two or more labels under "
+        "the zone, e.g. *.preview, api.shop); every routed name is checked against them (docs/edge-tls.md). "
+        "Default: none.",
+    )
 
     @model_validator(mode="after")
     def _names(self) -> EdgeSpec:

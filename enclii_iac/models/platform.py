@@ -13,6 +13,7 @@ from enclii_iac.models.data import DataSpec
 from enclii_iac.models.edge import EdgeSpec
 from enclii_iac.models.host import HostsSpec
 from enclii_iac.models.identity import IdentitySpec
+from enclii_iac.models.services import ServicesSpec
 from enclii_iac.models.tenant import ProjectSpec, check_renames
 
 StackStage = Literal["production", "preview"]
@@ -76,6 +77,11 @@ class PlatformSpec(StrictModel):
     policy: PolicySpec = Field(default_factory=PolicySpec)
     data: DataSpec | None = Field(
         None, description="PostgreSQL (CloudNativePG), its backups to R2 and the restore drill. Default: none."
+    )
+    services: ServicesSpec = Field(
+        default_factory=ServicesSpec,
+        description="The platform's in-cluster services (docs/services.md); installed when the spec declares the "
+        "cluster. Default: all of them.",
     )
     tenants: dict[ShortLabel, ProjectSpec] = Field(default_factory=dict)
     identity: IdentitySpec | None = Field(
@@ -144,6 +150,38 @@ class PlatformSpec(StrictModel):
             from enclii_iac.models._issues import raise_if
 
             raise_if("PlatformSpec", identity_issues(self))
+        return self
+
+    @model_validator(mode="after")
+    def _services(self) -> PlatformSpec:
+        from enclii_iac.models._issues import raise_if
+        from enclii_iac.models.services import platform_services_issues
+
+        raise_if("PlatformSpec", platform_services_issues(self))
+        return self
+
+    @model_validator(mode="after")
+    def _edge_certificates(self) -> PlatformSpec:
+        if self.edge is None:
+            return self
+        from enclii_iac.models._issues import loc_of, raise_if
+        from enclii_iac.models.edge_tls import coverage_issues
+        from enclii_iac.render.edge import fqdn, tenant_edge
+
+        edge = self.edge
+        names: dict[str, str] = {}
+        routes = tenant_edge(self.tenants).routes
+        for route in routes:
+            names.setdefault(route.host, route.source or "tenants")
+        for key, host in edge.hosts.items():
+            names.setdefault(fqdn(host.subdomain, self.domain), f"edge.hosts.{key}.subdomain")
+        if edge.custom_domains.enabled:
+            fallback = fqdn(edge.custom_domains.fallback_origin, self.domain)
+            names.setdefault(fallback, "edge.customDomains.fallbackOrigin")
+        if edge.preview_wildcard and routes:  # routed tenants get preview URLs one label under the wildcard
+            names.setdefault(f"*.{fqdn(edge.preview_subdomain, self.domain)}", "edge.previewSubdomain")
+        raise_if("PlatformSpec", [(loc_of(path), msg) for path, msg in coverage_issues(self.domain, names,
+                                                                                       edge.certificate_packs)])
         return self
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ Secret *values* never pass through here: Secrets are built in the component from
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -237,6 +238,57 @@ def edge_policy(ref: Ref, port: int, *, ingress_namespace: str, ingress_pod_labe
                                 "matchLabels": {"kubernetes.io/metadata.name": ingress_namespace}
                             },
                             "podSelector": {"matchLabels": dict(sorted(ingress_pod_labels.items()))},
+                        }
+                    ],
+                    "ports": [{"protocol": "TCP", "port": port}],
+                }
+            ],
+        },
+    )
+
+
+def platform_egress_policy(
+    project: str, environment: str, key: str, *, namespace: str, pod_labels: Mapping[str, str], ports: Sequence[int]
+) -> Manifest:
+    """Egress from every pod of the environment to some platform pods (the OpenTelemetry collector, a data
+    service), on their TCP ports only."""
+    return _policy(
+        project,
+        environment,
+        dns_label("allow", key),
+        {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                            "podSelector": {"matchLabels": dict(sorted(pod_labels.items()))},
+                        }
+                    ],
+                    "ports": [{"protocol": "TCP", "port": p} for p in ports],
+                }
+            ],
+        },
+    )
+
+
+def scrape_policy(ref: Ref, port: int, *, namespace: str, pod_labels: Mapping[str, str]) -> Manifest:
+    """Ingress to one service's metrics port from the platform's Prometheus only."""
+    return _policy(
+        ref.project,
+        ref.environment,
+        dns_label(ref.service, "from", "monitoring"),
+        {
+            "podSelector": {"matchLabels": selector(ref)},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                            "podSelector": {"matchLabels": dict(sorted(pod_labels.items()))},
                         }
                     ],
                     "ports": [{"protocol": "TCP", "port": port}],

@@ -121,6 +121,8 @@ def test_platform_wrapper_declares_the_whole_platform(package: ModuleType) -> No
         "enclii:index:R2Storage",
         "enclii:index:CloudflareTunnel",
         "enclii:index:DnsRecords",
+        "enclii:index:EdgeCertificates",
+        "enclii:index:PlatformServices",
         "enclii:index:TenantAdmission",
     }
     assert rec.one("pulumi:providers:cloudflare", "enclii-cloudflare").secret_inputs == ["apiToken"]

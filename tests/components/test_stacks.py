@@ -81,12 +81,14 @@ def test_production_declares_both_tenant_projects_with_every_type(production: Pa
     assert "enclii:index:TenantProject enclii-shop <- enclii:index:EncliiPlatform enclii" in tree
     assert "enclii:index:TenantProject enclii-blog <- enclii:index:EncliiPlatform enclii" in tree
     manifests = sorted(p.name for p in (production / "manifests").iterdir())
-    assert manifests == ["_cluster.yaml", "blog-dev.yaml", "blog-prod.yaml", "cloudflared.yaml", "shop-dev.yaml",
+    assert manifests == ["_cluster.yaml", "blog-dev.yaml", "blog-prod.yaml", "cloudflared.yaml", "keda.yaml",
+                         "kube-system.yaml", "monitoring-node.yaml", "monitoring.yaml", "shop-dev.yaml",
                          "shop-prod.yaml", "shop-stage.yaml"]
-    # the production stack owns the cluster's tenant admission policies (previews share them)
+    # the production stack owns the cluster's tenant admission policies (previews share them) and the platform
+    # services' operator CRDs (their namespaces are in <namespace>.yaml)
     cluster = load_yaml_docs(production / "manifests" / "_cluster.yaml")
     kinds = sorted({d["kind"] for d in cluster})
-    assert kinds == ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
+    assert kinds == ["CustomResourceDefinition", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
 
 
 def _all_docs(out: Path) -> list[dict[str, Any]]:

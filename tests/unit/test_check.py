@@ -78,7 +78,9 @@ def ready_stack(tmp: Path, *, access: dict[str, Any] | None = None, config: dict
         "cluster": {"servers": ["ax41"], "apiEndpoint": "api.acme-platform.net",
                     "apiAccess": access or {"mode": "allowlist"}},
         "edge": {"accountId": "4f1c2a0b9d8e7f6a5b4c3d2e1f0a9b8c", "zoneId": "9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e",
-                 "r2": None, "customDomains": {"enabled": False}},
+                 "r2": None, "customDomains": {"enabled": False},
+                 # no preview URLs here (the wildcard would need an advanced certificate: docs/edge-tls.md)
+                 "previewWildcard": False},
         "tenants": {"shop": {"services": {"api": {
             "image": "ghcr.io/acme/api" + DIGEST, "secrets": ["DATABASE_URL"],
             "routes": [{"host": "shop.acme-platform.net"}]}}}},

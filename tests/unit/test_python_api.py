@@ -137,7 +137,8 @@ def test_platform_takes_its_providers_from_opts_providers() -> None:
 
     spec = enclii_iac.PlatformSpec.model_validate({
         "domain": "example.com", "stage": "preview",
-        "edge": {"accountId": "0" * 32, "zoneId": "f" * 32, "r2": None, "customDomains": {"enabled": False}},
+        "edge": {"accountId": "0" * 32, "zoneId": "f" * 32, "r2": None, "customDomains": {"enabled": False},
+                 "previewWildcard": False},  # no preview URLs (their wildcard needs a certificate pack)
         "tenants": {"shop": {"services": {"api": {"image": IMAGE, "routes": [{"host": "api.example.com"}]}}}},
     })
 

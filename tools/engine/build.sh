@@ -3,7 +3,7 @@
 #   pulumi CLI, pulumi-resource-kubernetes, the project's own Python language host (+ the SDK's exec shim),
 #   kube-apiserver / kube-controller-manager / kube-scheduler / kubectl, kwok; and the CRDs of the operators
 #   tenants use (Prometheus Operator, KEDA, Traefik), taken from those projects' own Go modules.
-# Usage: tools/engine/build.sh [TARGET...]   targets: cli kubernetes langhost kube kwok crds cnpg-crds (default: all)
+# Usage: tools/engine/build.sh [TARGET...]   targets: cli kubernetes langhost kube kwok crds cnpg-crds helmcrds (default: all)
 # Output: $ENCLII_ENGINE_CACHE (default ~/.cache/enclii-engine)/bin, one symlink per binary into a directory
 # keyed by that binary's version; a rerun with unchanged versions builds nothing.
 set -euo pipefail
@@ -229,8 +229,26 @@ build_cnpg_crds() {
   log "CNPG CRDs: ready"
 }
 
+build_helmcrds() {
+  local out=$CACHE/crds-helm-controller-$HELM_CONTROLLER_VERSION
+  if [ -s "$out/.complete" ]; then ln -sfn "$out" "$CACHE/helm-crds"; log "helm-controller CRDs: cached"; return; fi
+  local hc=github.com/k3s-io/helm-controller@$HELM_CONTROLLER_VERSION
+  log "helm-controller CRDs: fetching $hc"
+  fetch "$hc"
+  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+  local f
+  for f in helmcharts helmchartconfigs; do
+    cp "$GOMODCACHE/$hc/pkg/crds/yaml/generated/helm.cattle.io_$f.yaml" "$out.tmp/" || die "no $f CRD in $hc"
+  done
+  chmod -R u+w "$out.tmp"
+  printf '%s\n' "$hc" >"$out.tmp/.complete"
+  rm -rf "$out"; mv "$out.tmp" "$out"
+  ln -sfn "$out" "$CACHE/helm-crds"
+  log "helm-controller CRDs: ready"
+}
+
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || targets=(crds cnpg-crds cli langhost kube kwok kubernetes)
+[ "${#targets[@]}" -gt 0 ] || targets=(crds cnpg-crds helmcrds cli langhost kube kwok kubernetes)
 for t in "${targets[@]}"; do
   case $t in
     cli) build_cli ;;
@@ -240,7 +258,8 @@ for t in "${targets[@]}"; do
     kwok) build_kwok ;;
     crds) build_crds ;;
     cnpg-crds) build_cnpg_crds ;;
-    *) die "unknown target $t (cli kubernetes langhost kube kwok crds cnpg-crds)" ;;
+    helmcrds) build_helmcrds ;;
+    *) die "unknown target $t (cli kubernetes langhost kube kwok crds cnpg-crds helmcrds)" ;;
   esac
 done
 log "done: $BIN"
