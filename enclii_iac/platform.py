@@ -360,12 +360,6 @@ class EncliiPlatform(pulumi.ComponentResource):
             from enclii_iac.kube.admission import TenantAdmission
 
             self.admission = TenantAdmission(child_name(name, "admission"), here, provider=kube, protect=spec.protect)
-        self.data: Any = None
-        if spec.data is not None:  # after the cluster, before the tenants (whose services use the databases)
-            from enclii_iac.data.services import DataServices
-
-            self.data = DataServices(child_name(name, "data"), spec, here, provider=kube, r2=self.r2,
-                                     protect=spec.protect)
         from enclii_iac.models.guards import registry_prefix
 
         # the platform's services (operators and their CRDs, observability) come after the cluster and before
@@ -376,6 +370,13 @@ class EncliiPlatform(pulumi.ComponentResource):
 
             self.services = PlatformServices(child_name(name, "services"), spec, here, provider=kube,
                                              secrets=service_secrets)
+        hooks = self.services.hooks if self.services is not None else None
+        self.data: Any = None
+        if spec.data is not None:  # after the platform services (its alerts need their CRDs), before the tenants
+            from enclii_iac.data.services import DataServices
+
+            self.data = DataServices(child_name(name, "data"), spec, here, provider=kube, r2=self.r2,
+                                     protect=spec.protect, hooks=hooks)
         registries = [registry_prefix(p) for p in spec.policy.allowed_registries]
         secrets = dict(tenant_secrets or {})
         self.tenants: dict[str, TenantProject] = {}
@@ -392,14 +393,14 @@ class EncliiPlatform(pulumi.ComponentResource):
                 admission=self.admission,
                 oidc=oidc,
                 protect=spec.protect,
-                hooks=self.services.hooks if self.services is not None else None,
+                hooks=hooks,
             )
         self.metering: Any = None
         if spec.metering.enabled and spec.stage == "production":  # the stack that owns the cluster meters it
             from enclii_iac.cost.metering import UsageMetering
 
             self.metering = UsageMetering(child_name(name, "metering"), spec.metering, here, platform=spec,
-                                          provider=kube)
+                                          provider=kube, hooks=hooks)
         self.namespaces = pulumi.Output.all(*[t.namespaces for t in self.tenants.values()]).apply(
             lambda groups: sorted(ns for g in groups for ns in g)
         )

@@ -24,6 +24,7 @@ import pulumi_kubernetes as k8s
 from enclii_iac.cost.estimate import GB, GIB, Bill, estimate
 from enclii_iac.cost.inventory import inventory_from_spec
 from enclii_iac.cost.prices import load_prices
+from enclii_iac.kube.hooks import PlatformHooks
 from enclii_iac.models.cost import MeteringSpec
 from enclii_iac.models.platform import PlatformSpec
 from enclii_iac.naming import child_name, namespace_name, type_token
@@ -305,6 +306,7 @@ class UsageMetering(pulumi.ComponentResource):
         platform: PlatformSpec,
         provider: k8s.Provider,
         bill: Bill | None = None,
+        hooks: PlatformHooks | None = None,
     ) -> None:
         manifests = metering_manifests(platform, args, bill)  # rendered (and checked) before anything is declared
         super().__init__(TYPE_USAGE_METERING, name, None, opts)
@@ -319,10 +321,12 @@ class UsageMetering(pulumi.ComponentResource):
             resource: pulumi.CustomResource
             if kind in _TYPED:
                 resource = _TYPED[kind](child_name(name, key), **_args(manifest), opts=child_opts)
-            else:
+            else:  # a ServiceMonitor or PrometheusRule waits for the layer's CRD of its kind
+                crds = hooks.installs(manifest["apiVersion"], kind) if hooks is not None else []
                 resource = k8s.apiextensions.CustomResource(
                     child_name(name, key), api_version=manifest["apiVersion"], kind=kind,
-                    metadata=manifest["metadata"], spec=manifest["spec"], opts=child_opts)
+                    metadata=manifest["metadata"], spec=manifest["spec"],
+                    opts=pulumi.ResourceOptions.merge(child_opts, pulumi.ResourceOptions(depends_on=crds)))
             if kind == "Namespace":
                 namespace = resource
             self.objects[key] = resource

@@ -12,7 +12,7 @@ Every value reaches the program as one element of the container's argument vecto
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Final
@@ -258,7 +258,10 @@ class RestoreDrill(pulumi.ComponentResource):
         read_keys: Mapping[str, tuple[pulumi.Input[str], pulumi.Input[str]]],
         checks: list[FreshnessCheck],
         monitoring: bool = True,
+        after: Sequence[pulumi.Resource] = (),
     ) -> None:
+        """``monitoring``: declare the PrometheusRule (the cluster runs the Prometheus Operator); ``after``: the
+        resources that install its CRD, which the rule waits for."""
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=[provider]))
         super().__init__(TYPE_RESTORE_DRILL, name, None, opts)
         drill = args
@@ -299,7 +302,8 @@ class RestoreDrill(pulumi.ComponentResource):
             rule = prometheus_rule(drill)
             self.alerts = k8s.apiextensions.CustomResource(
                 child_name(name, "alerts"), api_version=rule["apiVersion"], kind=rule["kind"],
-                metadata=rule["metadata"], spec=rule["spec"], opts=after_ns,
+                metadata=rule["metadata"], spec=rule["spec"],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ns, *after]),
             )
         self.namespace = pulumi.Output.from_input(drill.namespace)
         self.register_outputs({"namespace": self.namespace})

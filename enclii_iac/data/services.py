@@ -14,11 +14,13 @@ import pulumi_kubernetes as k8s
 
 from enclii_iac.errors import SpecIssue
 from enclii_iac.models.platform import PlatformSpec
+from enclii_iac.models.services import operator_available
 from enclii_iac.naming import child_name, type_token
 
 if TYPE_CHECKING:
     from enclii_iac.cloudflare.r2 import R2Storage
     from enclii_iac.data.postgres import PlatformPostgres
+    from enclii_iac.kube.hooks import PlatformHooks
 
 TYPE_DATA_SERVICES: Final = type_token("DataServices")
 
@@ -115,8 +117,11 @@ class DataServices(pulumi.ComponentResource):
         provider: k8s.Provider,
         r2: R2Storage | None = None,
         protect: bool = False,
+        hooks: PlatformHooks | None = None,
     ) -> None:
-        """``r2``: the platform's R2Storage (its ``credentials_for``); needed with ``data.postgres.backup``."""
+        """``r2``: the platform's R2Storage (its ``credentials_for``); needed with ``data.postgres.backup``.
+        ``hooks``: the platform-services layer's (the drill's PrometheusRule waits for its CRD); without a
+        layer the alerts are declared only where the existing cluster runs the Prometheus Operator."""
         from enclii_iac.errors import SpecError
 
         spec = args
@@ -133,6 +138,7 @@ class DataServices(pulumi.ComponentResource):
         data = spec.data
         pg = data.postgres if data is not None else None
         namespaces: list[str] = []
+        self._hooks = hooks
         if data is not None and pg is not None:
             namespaces = self._postgres(name, spec, pg, resolved, provider, r2, protect)
         if data is not None and data.redis is not None:
@@ -187,6 +193,8 @@ class DataServices(pulumi.ComponentResource):
             self.drill = RestoreDrill(
                 child_name(name, "drill"), data.drill, here, postgres=pg, provider=provider,
                 bucket=reader.bucket, endpoint=creds.endpoint, read_keys=read_keys, checks=checks,
+                monitoring=operator_available(spec, "prometheus-operator"),
+                after=self._hooks.installs("monitoring.coreos.com/v1", "PrometheusRule") if self._hooks else (),
             )
             namespaces.append(data.drill.namespace)
         return namespaces

@@ -9,7 +9,7 @@ dashboards as code, tracing (Tempo and an OpenTelemetry collector), KEDA and met
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
@@ -23,6 +23,9 @@ from enclii_iac.models._base import (
     memory_bytes,
 )
 from enclii_iac.models.host import Cidr
+
+if TYPE_CHECKING:
+    from enclii_iac.models.platform import PlatformSpec
 
 Operator = Literal["prometheus-operator", "keda", "traefik"]
 """Operators whose custom resources tenants use: ServiceMonitor/PrometheusRule, ScaledObject, IngressRoute."""
@@ -212,6 +215,16 @@ _ENABLE = {"prometheus-operator": "services.monitoring.enabled", "keda": "servic
            "traefik": "services.ingress.enabled"}
 
 
+def operator_available(spec: PlatformSpec, op: Operator) -> bool:
+    """Whether the cluster of ``spec`` will run ``op``: the layer installs it (a managed cluster with that
+    section enabled) or the existing cluster lists it in ``services.existingOperators``."""
+    s = spec.services
+    if spec.cluster is not None:
+        return {"prometheus-operator": s.monitoring.enabled, "keda": s.keda.enabled,
+                "traefik": s.ingress.enabled}[op]
+    return op in s.existing_operators
+
+
 def operator_issues(
     services: ServicesSpec, tenants: dict[str, object], *, managed_cluster: bool
 ) -> list[tuple[tuple[str | int, ...], str]]:
@@ -295,6 +308,11 @@ def platform_services_issues(spec: object) -> list[tuple[tuple[str | int, ...], 
     if managed and "traefik" in disabled and s.ingress.enabled:
         s = s.model_copy(update={"ingress": s.ingress.model_copy(update={"enabled": False})})
     issues = operator_issues(s, dict(spec.tenants), managed_cluster=managed)
+    if spec.metering.enabled and spec.stage == "production" and not operator_available(spec, "prometheus-operator"):
+        fix = ("enable services.monitoring.enabled" if managed else
+               "install it on the existing cluster and add 'prometheus-operator' to services.existingOperators")
+        issues.append((("metering", "enabled"), "usage metering declares a ServiceMonitor and a PrometheusRule, "
+                                                f"which need prometheus-operator: {fix}, or turn metering off"))
     if managed:
         cpu, mem = budget_totals(s, disabled)
         b = s.budget

@@ -172,3 +172,15 @@ def test_docs_platform_md_lists_the_budget_exactly() -> None:
     assert rows == expected
     cpu, memory = budget_totals(ServicesSpec())
     assert f"**{cpu}m** CPU" in section and f"**{memory // 2**20}Mi** memory" in section
+
+
+def test_metering_without_the_prometheus_operator_is_refused_at_its_field() -> None:
+    from enclii_iac.errors import SpecError
+    from enclii_iac.models.loader import build_platform
+
+    data = {"domain": "example.com", "stage": "production", "metering": {"enabled": True}}
+    with pytest.raises(SpecError) as exc:
+        build_platform(data)
+    assert "metering.enabled" in str(exc.value) and "prometheus-operator" in str(exc.value)
+    data["services"] = {"existingOperators": ["prometheus-operator"]}
+    assert build_platform(data).metering.enabled
