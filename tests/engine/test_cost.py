@@ -33,6 +33,7 @@ pytestmark = [
 SPEC = PlatformSpec.model_validate({
     "domain": "example.com",
     "metering": {"enabled": True, "ruleLabels": {"release": "prometheus"}},
+    "services": {"existingOperators": ["prometheus-operator"]},  # the session's cluster has its CRDs
     "tenants": {"shop": {"budget": {"monthly": "30.00"}, "environments": {"prod": {"budget": {"monthly": "10"}}},
                          "services": {"api": {"image": "ghcr.io/acme/api@sha256:" + "ab" * 32, "port": 8080}}}},
 })
