@@ -84,6 +84,9 @@ class ServiceOverride(StrictModel):
     )
 
 
+_UTC_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
+
+
 class EnvironmentSpec(StrictModel):
     """One environment of a project: its namespace, quota and per-service overrides."""
 
@@ -93,6 +96,10 @@ class EnvironmentSpec(StrictModel):
         False, description="Only declared dependsOn edges may talk inside the environment. Default: all may."
     )
     ttl_hours: int | None = Field(None, ge=1, le=24 * 30, description="Previews: hours before clean-up.")
+    expires_at: Annotated[str, Field(pattern=_UTC_TIME)] | None = Field(
+        None, description="Previews: when `enclii-iac preview gc` collects the environment (UTC, "
+        "2026-12-04T17:00:00Z), written on its namespace. Default: no expiry.",
+    )
 
 
 Role = Literal["owner", "admin", "developer", "viewer"]
