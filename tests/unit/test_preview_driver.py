@@ -88,7 +88,8 @@ def test_expiry_comes_from_the_tag_and_a_missing_tag_means_expired() -> None:
     row = d.StackRow("pr-7", T0)
     info = d.preview_info(row, json.dumps(meta(7, hours=2)))
     assert info is not None and info.expires_at == T0 + datetime.timedelta(hours=2)
-    assert not info.expired(T0 + datetime.timedelta(hours=1, minutes=59)) and info.expired(T0 + datetime.timedelta(hours=2))
+    assert not info.expired(T0 + datetime.timedelta(hours=1, minutes=59))
+    assert info.expired(T0 + datetime.timedelta(hours=2))
     for tag in (None, "", "not json", "[1, 2]", json.dumps({"expiresAt": "tomorrow"})):
         broken = d.preview_info(row, tag)
         assert broken is not None and broken.expires_at is None and broken.expired(T0)
