@@ -65,7 +65,7 @@ def write_stacks(base: Path, services: int) -> Path:
 
 def standin(base: Path, backend: Path, kubeconfig: Path) -> Pulumi:
     project = base / "standin"
-    project.mkdir()
+    project.mkdir(parents=True)
     (project / "Pulumi.yaml").write_text(yaml.safe_dump({
         "name": "enclii-production", "runtime": {"name": "python", "options": {"virtualenv": str(ROOT / ".venv")}},
     }))
