@@ -542,8 +542,14 @@ class PreviewDriver:
         base = self.base_spec()
         wanted = parse_images(images, base)
         checked = check_secrets(base, dict(secrets or {}))
-        existing = self.previews()
-        current = next((p for p in existing if p.pr == pr), None)
+        if max_previews is None:  # one tag read, however many previews exist
+            existing = []
+            current = preview_info(StackRow(stack), self.backend.get_tag(stack))
+            if current is not None and current.created_at is None:
+                current = None  # no stack, or one whose first update never started: this run creates it
+        else:
+            existing = self.previews()
+            current = next((p for p in existing if p.pr == pr), None)
         ttl_hours = ttl_hours or (current.ttl_hours if current and current.ttl_hours else PREVIEW_TTL_HOURS)
         merged = {**(dict(current.images) if current else {}), **wanted}  # earlier builds of this PR stay
         now = self.now()

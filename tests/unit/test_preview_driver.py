@@ -32,6 +32,8 @@ class FakeBackend:
         self.fail_destroy: set[str] = set()
         self.destroyed: list[str] = []
         self.clock = T0
+        self.listed = 0
+        self.tags_read = 0
 
     def add(self, pr: int, meta: dict[str, Any] | None, *, last: datetime.datetime = T0,
             in_progress: bool = False) -> None:
@@ -39,9 +41,11 @@ class FakeBackend:
                                    "last": last, "in_progress": in_progress}
 
     def list_stacks(self) -> list[d.StackRow]:
+        self.listed += 1
         return [d.StackRow(n, s["last"], s["in_progress"]) for n, s in sorted(self.stacks.items())]
 
     def get_tag(self, stack: str) -> str | None:
+        self.tags_read += 1
         tag = self.stacks.get(stack, {}).get("tag")
         return str(tag) if tag is not None else None
 
@@ -165,6 +169,14 @@ def test_missing_per_pr_secrets_are_named_never_taken_from_production() -> None:
 def test_database_is_refused_until_the_platform_has_postgresql() -> None:
     with pytest.raises(d.PreviewError, match="declares no PostgreSQL yet; run without --database"):
         driver(FakeBackend()).up(7, secrets=SECRETS, database=True)
+
+
+def test_up_without_max_reads_one_tag_however_many_previews_exist() -> None:
+    backend = FakeBackend()
+    for pr in range(1, 21):
+        backend.add(pr, meta(pr))
+    result = driver(backend).up(7, secrets=SECRETS)
+    assert not result["created"] and backend.listed == 0 and backend.tags_read == 1
 
 
 # --- eviction under --max ---------------------------------------------------------------------------------
