@@ -20,6 +20,7 @@ import argparse
 import json
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -84,6 +85,7 @@ def preview(p: Pulumi, stack_dir: Path, *args: str) -> tuple[float, dict[str, An
     res = subprocess.run(argv, env={**p.env(), "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
                          timeout=3600)
     took = time.monotonic() - started
+    print(f"preview {' '.join(args[:3])}: {took:.1f} s", file=sys.stderr, flush=True)
     if res.returncode != 0:
         raise SystemExit(f"enclii-iac preview {' '.join(args)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
     return took, json.loads(res.stdout)
