@@ -353,9 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _plugins() -> list[Callable[[Any], None]]:
+    from enclii_iac.preview.cli import register as preview_commands
     from enclii_iac.r2.cli import register as r2_commands
 
-    return [r2_commands]
+    return [r2_commands, preview_commands]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -567,8 +567,18 @@ def build_preview(settings: StackSettings, production_stack: str | None = None) 
         raise SpecError(
             [SpecIssue("platform", "stage", f"a preview stack needs stage: preview (got {settings.spec.stage!r})")]
         )
+    from enclii_iac.preview.spec import PREVIEW_TTL_HOURS
+    from enclii_iac.stack import _config_value
+
+    cfg = pulumi.Config("enclii")
+    ttl = _config_value(cfg, "ttlHours", "int") or PREVIEW_TTL_HOURS
+    images = _config_value(cfg, "images", "object") or {}
     try:
-        settings.spec = preview_spec(settings.spec, settings.pr_number)
+        settings.spec = preview_spec(
+            settings.spec, settings.pr_number, ttl_hours=ttl, expires_at=cfg.get("expiresAt"), images=images
+        )
+    except SpecError:
+        raise
     except ValueError as exc:
         raise SpecError([SpecIssue("config", "enclii:prNumber", str(exc))]) from None
     from enclii_iac.cost.budget import check_budgets

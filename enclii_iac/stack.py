@@ -19,6 +19,9 @@ key                 secret    meaning
 ``Secret``
 ``prNumber``        no        preview stacks: the pull request number
 ``productionStack`` no        preview stacks: the production stack to reference
+``ttlHours``        no        preview stacks: hours the preview lives unless updated (default 72)
+``expiresAt``       no        preview stacks: when it expires (UTC, ``2026-12-04T17:00:00Z``); set by the driver
+``images``          no        preview stacks: ``{"<project>/<service>": image}`` the pull request built
 ``cloudflareToken`` no        the permissions the Cloudflare token was created with (``enclii-iac check``
 ``Permissions``               compares them with what the spec needs)
 ==================  ========  =======================================================================
@@ -43,7 +46,8 @@ from enclii_iac.models.tenant import ProjectSpec
 CONFIG_NAMESPACE = "enclii"
 CONFIG_KEYS = (
     "spec", "platform", "tenantFiles", "kubeconfig", "tenantSecrets", "hcloudToken", "cloudflareToken",
-    "sshPrivateKey", "prNumber", "productionStack", "cloudflareTokenPermissions", "januaClientSecret",
+    "sshPrivateKey", "prNumber", "productionStack", "cloudflareTokenPermissions", "januaClientSecret", "ttlHours",
+    "expiresAt", "images", "alertWebhookUrl",
 )
 """Every key a stack reads, all in the ``enclii`` namespace (``pulumi config set enclii:<key> ...``)."""
 SYNTH_ENV = "ENCLII_SYNTH"
@@ -271,7 +275,7 @@ def observe_settings() -> Iterator[list[StackSettings]]:
 
 
 SECRET_CONFIG_KEYS = ("kubeconfig", "tenantSecrets", "hcloudToken", "cloudflareToken", "sshPrivateKey",
-                      "januaClientSecret")
+                      "januaClientSecret", "alertWebhookUrl")
 """Keys that hold secrets: set them with ``pulumi config set --secret``, never in clear."""
 
 

@@ -78,7 +78,8 @@ class TenantEnvironment(pulumi.ComponentResource):
         self.hooks = hooks or PlatformHooks()
         self.namespace = k8s.core.v1.Namespace(
             child_name(name, "ns"),
-            **_k8s_args(m.namespace(project, environment, hosts=allowed_hosts, registries=allowed_registries)),
+            **_k8s_args(m.namespace(project, environment, hosts=allowed_hosts, registries=allowed_registries,
+                                    ttl_hours=args.ttl_hours, expires_at=args.expires_at)),
             opts=_opts(self, protect=protect, retain_on_delete=protect),
         )
         ns_dep = [self.namespace]

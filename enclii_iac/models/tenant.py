@@ -85,6 +85,9 @@ class ServiceOverride(StrictModel):
     )
 
 
+_UTC_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
+
+
 class EnvironmentSpec(StrictModel):
     """One environment of a project: its namespace, quota and per-service overrides."""
 
@@ -95,6 +98,10 @@ class EnvironmentSpec(StrictModel):
     )
     ttl_hours: int | None = Field(None, ge=1, le=24 * 30, description="Previews: hours before clean-up.")
     budget: BudgetSpec | None = Field(None, description="Monthly cap of this environment's showback. Default: none.")
+    expires_at: Annotated[str, Field(pattern=_UTC_TIME)] | None = Field(
+        None, description="Previews: when `enclii-iac preview gc` collects the environment (UTC, "
+        "2026-12-04T17:00:00Z), written on its namespace. Default: no expiry.",
+    )
 
 
 Role = Literal["owner", "admin", "developer", "viewer"]

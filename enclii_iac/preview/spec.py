@@ -7,6 +7,11 @@ dropped (a preview is one small copy, not a second production).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from pydantic import ValidationError
+
+from enclii_iac.errors import SpecError, SpecIssue
 from enclii_iac.models.platform import PlatformSpec
 from enclii_iac.models.service import ServiceSpec
 from enclii_iac.models.tenant import EnvironmentSpec, ProjectSpec, Quota
@@ -28,7 +33,9 @@ def preview_host(service: str, project: str, pr_number: int, domain: str) -> str
     return f"{dns_label(service, project, 'pr', str(pr_number))}.preview.{domain}"
 
 
-def _preview_service(name: str, project: str, svc: ServiceSpec, pr: int, domain: str) -> ServiceSpec:
+def _preview_service(
+    name: str, project: str, svc: ServiceSpec, pr: int, domain: str, image: str | None = None
+) -> ServiceSpec:
     data = svc.model_dump(by_alias=False, exclude_unset=True)
     data.pop("environments", None)
     data.pop("domains", None)
@@ -40,6 +47,8 @@ def _preview_service(name: str, project: str, svc: ServiceSpec, pr: int, domain:
         data["image"] = bg.blue_image if bg.active == "blue" else bg.green_image
     if svc.deploy.strategy == "canary" and svc.deploy.canary is not None:
         data["image"] = svc.deploy.canary.image
+    if image is not None:  # the pull request's build; services it does not build keep production's image
+        data["image"] = image
     data["deploy"] = {"strategy": "rolling"}
     if svc.routes:
         host = preview_host(name, project, pr, domain)
@@ -47,18 +56,51 @@ def _preview_service(name: str, project: str, svc: ServiceSpec, pr: int, domain:
     return ServiceSpec.model_validate(data)
 
 
-def preview_spec(spec: PlatformSpec, pr_number: int) -> PlatformSpec:
-    """The spec of the preview of pull request ``pr_number`` (stage preview, nothing protected)."""
+def preview_spec(
+    spec: PlatformSpec,
+    pr_number: int,
+    *,
+    ttl_hours: int = PREVIEW_TTL_HOURS,
+    expires_at: str | None = None,
+    images: Mapping[str, str] | None = None,
+) -> PlatformSpec:
+    """The spec of the preview of pull request ``pr_number`` (stage preview, nothing protected).
+
+    ``images`` maps ``<project>/<service>`` to the image the pull request built (every other service runs
+    production's); ``ttl_hours`` and ``expires_at`` (UTC, ``2026-12-04T17:00:00Z``) label each namespace.
+
+    :raises SpecError: an ``images`` key names no service, an image or the TTL is invalid.
+    """
     env = preview_environment(pr_number)
+    images = dict(images or {})
+    known = {f"{p}/{s}" for p, ps in spec.tenants.items() for s in ps.services}
+    choices = ", ".join(sorted(known))
+    issues = [
+        SpecIssue("config", f"enclii:images.{key}", f"no such service (<project>/<service>: {choices})")
+        for key in sorted(set(images) - known)
+    ]
+    if issues:
+        raise SpecError(issues)
+    try:
+        environment = EnvironmentSpec(quota=PREVIEW_QUOTA, ttl_hours=ttl_hours, expires_at=expires_at)
+    except ValidationError as exc:
+        raise SpecError(
+            [SpecIssue("config", "enclii:" + ".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors()]
+        ) from None
     tenants = {}
     for project, pspec in spec.tenants.items():
-        services = {
-            name: _preview_service(name, project, svc, pr_number, spec.domain) for name, svc in pspec.services.items()
-        }
-        tenants[project] = ProjectSpec(
-            environments={env: EnvironmentSpec(quota=PREVIEW_QUOTA, ttl_hours=PREVIEW_TTL_HOURS)},
-            services=services,
-            members=pspec.members,
-            budget=pspec.budget,
-        )
-    return PlatformSpec.model_validate({**dict(spec), "stage": "preview", "tenants": tenants})
+        services = {}
+        for name, svc in pspec.services.items():
+            key = f"{project}/{name}"
+            try:
+                services[name] = _preview_service(name, project, svc, pr_number, spec.domain, images.get(key))
+            except ValidationError as exc:
+                raise SpecError(
+                    [SpecIssue("config", f"enclii:images.{key}", e["msg"]) for e in exc.errors()]
+                ) from None
+        tenants[project] = ProjectSpec(environments={env: environment}, services=services, members=pspec.members,
+                                      budget=pspec.budget)
+    try:
+        return PlatformSpec.model_validate({**dict(spec), "stage": "preview", "tenants": tenants})
+    except ValidationError as exc:  # e.g. a pull request's image outside policy.allowedRegistries
+        raise SpecError([SpecIssue("preview", ".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors()]) from None

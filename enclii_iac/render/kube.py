@@ -7,6 +7,7 @@ Secret *values* never pass through here: Secrets are built in the component from
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -102,11 +103,27 @@ absent when every registry is allowed."""
 
 
 def namespace(
-    project: str, environment: str, *, hosts: list[str] | None = None, registries: list[str] | None = None
+    project: str,
+    environment: str,
+    *,
+    hosts: list[str] | None = None,
+    registries: list[str] | None = None,
+    ttl_hours: int | None = None,
+    expires_at: str | None = None,
 ) -> Manifest:
-    """The environment's namespace: Pod Security restricted, and what the admission policies allow it."""
+    """The environment's namespace: Pod Security restricted, and what the admission policies allow it.
+
+    A preview's ``ttl_hours`` and ``expires_at`` (``2026-12-04T17:00:00Z``) become the labels
+    ``enclii.dev/ttl-hours`` and ``enclii.dev/expires-at`` (Unix seconds: label values take no colon) and the
+    annotation ``enclii.dev/expires-at`` (the UTC time as written)."""
     labels = {**env_labels(project, environment), **psa_labels()}
     annotations = {ALLOWED_HOSTS_ANNOTATION: ",".join(sorted(set(hosts or [])))}
+    if ttl_hours is not None:
+        labels[label_key("ttl-hours")] = str(ttl_hours)
+    if expires_at is not None:
+        when = datetime.datetime.strptime(expires_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+        labels[label_key("expires-at")] = str(int(when.timestamp()))
+        annotations[label_key("expires-at")] = expires_at
     if registries:
         annotations[ALLOWED_REGISTRIES_ANNOTATION] = ",".join(registries)
     return {

@@ -167,9 +167,14 @@ def test_example_stacks_pass_every_policy_rule() -> None:
 
 
 def test_preview_has_one_environment_and_preview_urls(preview: Path) -> None:
-    assert sorted(p.name for p in (preview / "manifests").iterdir()) == ["shop-preview-pr-42.yaml"]
+    # production's YAML tenant (shop) and its Python tenant (blog), one preview environment each
+    assert sorted(p.name for p in (preview / "manifests").iterdir()) == ["blog-preview-pr-42.yaml",
+                                                                         "shop-preview-pr-42.yaml"]
     hosts = sorted({r["host"] for d in _all_docs(preview) if d["kind"] == "Ingress" for r in d["spec"]["rules"]})
-    assert hosts == ["api-shop-pr-42.preview.example.com", "web-shop-pr-42.preview.example.com"]
+    assert hosts == ["api-shop-pr-42.preview.example.com", "app-blog-pr-42.preview.example.com",
+                     "web-shop-pr-42.preview.example.com"]
+    namespaces = [d for d in _all_docs(preview) if d["kind"] == "Namespace"]
+    assert len(namespaces) == 2 and all(ns["metadata"]["labels"]["enclii.dev/ttl-hours"] == "72" for ns in namespaces)
     tree = (preview / "tree.txt").read_text()
     assert "pulumi:pulumi:StackReference organization/enclii-production/production <- (stack)" in tree
     resources = yaml.safe_load((preview / "resources.json").read_text())

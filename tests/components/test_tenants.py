@@ -355,6 +355,23 @@ def test_preview_environment_is_not_protected(record: Record) -> None:
     )
 
 
+def test_a_preview_namespace_carries_its_ttl_and_expiry(record: Record) -> None:
+    spec = ProjectSpec.model_validate(
+        {
+            "environments": {"preview-pr-3": {"ttlHours": 48, "expiresAt": "2026-12-03T12:00:00Z"}},
+            "services": {"api": {"image": IMG}},
+        }
+    )
+    ns = run_project(record, spec, protect=False).one("kubernetes:core/v1:Namespace", "shop-preview-pr-3-ns")
+    meta = ns.inputs["metadata"]
+    assert meta["labels"]["enclii.dev/ttl-hours"] == "48"
+    assert meta["labels"]["enclii.dev/expires-at"] == "1796299200"  # 2026-12-03T12:00:00Z in Unix seconds
+    assert meta["annotations"]["enclii.dev/expires-at"] == "2026-12-03T12:00:00Z"
+    assert kubernetes_validate([{"apiVersion": "v1", "kind": "Namespace", "metadata": meta}]) == []
+    with pytest.raises(ValueError, match="expiresAt"):
+        EnvironmentSpec.model_validate({"expiresAt": "2026-12-03 12:00"})
+
+
 def test_components_are_usable_one_by_one(record: Record) -> None:
     def program() -> None:
         env = TenantEnvironment("acme-dev", EnvironmentSpec(), project="acme", environment="dev", provider=provider())

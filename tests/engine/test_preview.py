@@ -53,11 +53,11 @@ def test_preview_stack_up_and_destroy_leave_nothing_behind(cluster: LocalCluster
     p.run("up", "--yes", "--skip-preview", timeout=900)
 
     namespaces = _namespaces(cluster, "enclii.dev/environment=preview-pr-42")
-    assert namespaces == ["shop-preview-pr-42"]
+    assert namespaces == ["blog-preview-pr-42", "shop-preview-pr-42"]  # YAML and Python tenants
     pods = cluster.api("GET", "/api/v1/namespaces/shop-preview-pr-42/pods")["items"]
     assert pods and all(pod["status"]["phase"] in ("Running", "Succeeded") for pod in pods)
     outputs = p.outputs()
-    assert outputs["stage"] == "preview" and outputs["namespaces"] == ["shop-preview-pr-42"]
+    assert outputs["stage"] == "preview" and outputs["namespaces"] == ["blog-preview-pr-42", "shop-preview-pr-42"]
     assert all(h.endswith("-pr-42.preview.example.com") for h in outputs["hostnames"]), outputs["hostnames"]
     p.run("preview", "--expect-no-changes")
 
