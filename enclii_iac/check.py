@@ -239,7 +239,7 @@ def _spec_findings(spec: PlatformSpec, sd: StackDir, unset: list[str]) -> list[F
             out.append(Finding(
                 "cloudflare-token", "warn",
                 f"the token needs: {'; '.join(needed)}; its permissions are not declared, so they are not checked",
-                "create the token with these permissions, then record them: pulumi config set --path "
+                "create the token with these permissions, then record them: pulumi config set --plaintext --path "
                 "'enclii:cloudflareTokenPermissions[0]' 'Account: Cloudflare Tunnel: Edit' (one index each)"))
         else:
             have = {_norm(str(p)) for p in declared_perms}

@@ -21,6 +21,7 @@ import tarfile
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,9 @@ def s3() -> Iterator[dict[str, Any]]:
     srv.start()
     host, port = srv.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    # moto keeps one in-memory backend per process: other tests' buckets (an enclii-backups with etcd/ objects)
+    # would still be there, so start from an empty one
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=30).close()
     env = {"AWS_ACCESS_KEY_ID": "drill", "AWS_SECRET_ACCESS_KEY": "drill", "AWS_DEFAULT_REGION": REGION,
            "DRILL_S3_ENDPOINT": endpoint}
     client = boto3.client("s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id="drill",

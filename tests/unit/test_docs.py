@@ -9,6 +9,8 @@
   file starts with a comment naming it (``# Pulumi.dev.yaml``) and must parse. ``json`` must parse. ``text`` is
   not code (layouts, output) and is not run.
 - ``<!-- not run: REASON -->`` on the line before a block: checked (``bash -n``, compiled, parsed), not run.
+- ``<!-- run in stack: DIR NAME -->`` before a shell block: run in DIR of the scratch copy with the engine tier's
+  ``pulumi`` on PATH, a file backend and a new stack NAME (``pulumi config set`` as a user types it).
   The reason is required.
 
 Pages added later (docs/engine-tier.md, docs/benchmarks.md, ...) are picked up by the glob.
@@ -35,6 +37,7 @@ from tests.conftest import ROOT
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LANGUAGES = {"sh", "bash", "python", "yaml", "json", "text"}
 NOT_RUN = re.compile(r"^<!--\s*not run:\s*(?P<reason>\S.*?)\s*-->$")
+IN_STACK = re.compile(r"^<!--\s*run in stack:\s*(?P<dir>[\w./-]+)\s+(?P<stack>[\w.-]+)\s*-->$")
 PLAIN = re.compile(r"\bRecorder\(|\brun_stack\(|\bsynth\(")
 OTHER_FILE = re.compile(r"^# (?P<name>[\w./-]+\.ya?ml)\b")
 SPEC_FILES = re.compile(r"(^|/)(platform|enclii)\.ya?ml$|(^|/)tenants/")
@@ -58,6 +61,9 @@ class Block:
     language: str
     code: str
     not_run: str | None
+    in_stack: tuple[str, str] | None = None
+    """``(stack directory, stack name)`` of a ``<!-- run in stack: DIR NAME -->`` block: it runs there with the
+    engine tier's Pulumi CLI, a file backend and a fresh stack NAME (engine-marked: it needs the CLI)."""
 
     @property
     def id(self) -> str:
@@ -82,8 +88,10 @@ def blocks(page: Path) -> Iterator[Block]:
         i += 1
         before = next((lines[j].strip() for j in range(start - 1, -1, -1) if lines[j].strip()), "")
         marker = NOT_RUN.match(before)
+        stack = IN_STACK.match(before)
         yield Block(page, start + 1, info.split()[0] if info else "", "\n".join(body) + "\n",
-                    marker.group("reason") if marker else None)
+                    marker.group("reason") if marker else None,
+                    (stack.group("dir"), stack.group("stack")) if stack else None)
 
 
 ALL = [b for page in PAGES for b in blocks(page)]
@@ -124,7 +132,19 @@ def _shell(block: Block, scratch: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CLOUDFLARE_", "HCLOUD_", "PULUMI_"))}
     env["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env.pop("UPDATE_GOLDEN", None)
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", block.code], cwd=scratch, env=env, capture_output=True,
+    cwd = scratch
+    if block.in_stack is not None:  # the engine tier's CLI, a file backend of its own, a new stack
+        from tests.engine.harness import engine_bin
+
+        cwd = scratch / block.in_stack[0]
+        env["PATH"] = f"{engine_bin()}{os.pathsep}{env['PATH']}"
+        (scratch / ".state").mkdir()
+        env.update(PULUMI_BACKEND_URL=f"file://{scratch / '.state'}", PULUMI_CONFIG_PASSPHRASE="docs",
+                   PULUMI_HOME=str(scratch / ".pulumi-home"), PULUMI_SKIP_UPDATE_CHECK="true")
+        init = subprocess.run(["pulumi", "stack", "init", block.in_stack[1], "--non-interactive"], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert init.returncode == 0, f"{block.id}: pulumi stack init: {init.stdout}{init.stderr}"
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", block.code], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=600, check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"{block.id}: exit {proc.returncode}\n{output[-3000:]}"
@@ -181,8 +201,8 @@ def _yaml(block: Block, scratch: Path) -> None:
     assert code == 0 and out.getvalue().startswith("ok: "), f"{block.id}: enclii-iac validate failed"
 
 
-@pytest.mark.parametrize("block", [b for b in ALL if b.language in LANGUAGES - {"text"}],
-                         ids=[b.id for b in ALL if b.language in LANGUAGES - {"text"}])
+@pytest.mark.parametrize("block", [pytest.param(b, marks=[pytest.mark.engine] if b.in_stack else [], id=b.id)
+                                   for b in ALL if b.language in LANGUAGES - {"text"}])
 def test_every_block_runs_as_written(block: Block, scratch: Path) -> None:
     if block.language in ("sh", "bash"):
         _shell(block, scratch)
