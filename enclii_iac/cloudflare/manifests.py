@@ -12,7 +12,7 @@ from typing import Any
 from enclii_iac import defaults
 from enclii_iac.models.edge import CLOUDFLARED_UID, TUNNEL_EDGE_PORT, TunnelSpec
 from enclii_iac.render.edge import Origin
-from enclii_iac.render.kube import psa_labels
+from enclii_iac.render.kube import psa_labels, restricted_security_context
 
 Manifest = dict[str, Any]
 
@@ -102,16 +102,7 @@ def container(spec: TunnelSpec) -> Manifest:
             "requests": {"cpu": spec.cpu, "memory": spec.memory, "ephemeral-storage": "16Mi"},
             "limits": {"cpu": spec.cpu_limit, "memory": spec.memory_limit, "ephemeral-storage": "64Mi"},
         },
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": CLOUDFLARED_UID,
-            "runAsGroup": CLOUDFLARED_UID,
-            "readOnlyRootFilesystem": True,
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": restricted_security_context(CLOUDFLARED_UID, CLOUDFLARED_UID),
     }
 
 

@@ -23,7 +23,7 @@ import pulumi_kubernetes as k8s
 from enclii_iac import defaults
 from enclii_iac.models.data import DrillSpec, PostgresSpec, archive_folder
 from enclii_iac.naming import child_name, type_token
-from enclii_iac.render.kube import Manifest, meta, psa_labels
+from enclii_iac.render.kube import Manifest, meta, psa_labels, restricted_security_context
 
 TYPE_RESTORE_DRILL: Final = type_token("RestoreDrill")
 PROGRAM_KEY: Final = "drill_program.py"
@@ -96,16 +96,7 @@ def _container(name: str, drill: DrillSpec, args: list[str], secret: str, endpoi
             "requests": {"cpu": "250m", "memory": drill.memory, "ephemeral-storage": "64Mi"},
             "limits": {"cpu": "1", "memory": drill.memory, "ephemeral-storage": defaults.EPHEMERAL_STORAGE_LIMIT},
         },
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": defaults.RUN_AS_USER,
-            "runAsGroup": defaults.RUN_AS_GROUP,
-            "readOnlyRootFilesystem": True,
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": restricted_security_context(),
         "volumeMounts": [{"name": "program", "mountPath": PROGRAM_DIR, "readOnly": True},
                          {"name": "tmp", "mountPath": "/tmp"},
                          {"name": "scratch", "mountPath": SCRATCH_DIR}],

@@ -20,7 +20,7 @@ import pulumi_kubernetes as k8s
 from enclii_iac import defaults
 from enclii_iac.models.data import RedisSpec
 from enclii_iac.naming import child_name, type_token
-from enclii_iac.render.kube import Manifest, meta
+from enclii_iac.render.kube import Manifest, meta, restricted_security_context
 
 TYPE_PLATFORM_REDIS: Final = type_token("PlatformRedis")
 MASTER_NAME: Final = "enclii"
@@ -132,11 +132,7 @@ def _container(spec: RedisSpec, name: str, script: str, port: int) -> Manifest:
             "requests": {"cpu": "100m", "memory": spec.memory, "ephemeral-storage": "64Mi"},
             "limits": {"cpu": "1", "memory": spec.memory, "ephemeral-storage": defaults.EPHEMERAL_STORAGE_LIMIT},
         },
-        "securityContext": {
-            "runAsNonRoot": True, "runAsUser": defaults.RUN_AS_USER, "runAsGroup": defaults.RUN_AS_GROUP,
-            "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False, "privileged": False,
-            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": restricted_security_context(),
         "volumeMounts": [{"name": "scripts", "mountPath": "/scripts", "readOnly": True},
                          {"name": f"conf-{name}", "mountPath": "/conf"},
                          *([{"name": "data", "mountPath": "/data"}] if name == "redis" else [])],

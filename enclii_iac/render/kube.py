@@ -66,6 +66,21 @@ def service_labels(ref: Ref) -> dict[str, str]:
     }
 
 
+def restricted_security_context(uid: int = defaults.RUN_AS_USER, gid: int = defaults.RUN_AS_GROUP) -> Manifest:
+    """A container's securityContext under Pod Security ``restricted``, hardened further: a non-root uid/gid,
+    a read-only root filesystem, no privilege escalation, no capabilities, the runtime's seccomp profile."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": gid,
+        "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
 def selector(ref: Ref) -> dict[str, str]:
     """Pod selector of a service: stable across versions (never includes the image or a hash)."""
     return {label_key("project"): ref.project, label_key("service"): ref.service}
@@ -550,16 +565,7 @@ def container(ref: Ref, svc: ServiceSpec, image: str, has_secret: bool) -> Manif
                 "ephemeral-storage": defaults.EPHEMERAL_STORAGE_LIMIT,
             },
         },
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": defaults.RUN_AS_USER,
-            "runAsGroup": defaults.RUN_AS_GROUP,
-            "readOnlyRootFilesystem": True,
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": restricted_security_context(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]
         + [{"name": v.name, "mountPath": v.mount_path} for v in svc.volumes],
     }
