@@ -21,6 +21,7 @@ from enclii_iac.models.edge import EdgeSpec
 from enclii_iac.models.platform import IngressSpec
 from enclii_iac.naming import child_name, type_token
 from enclii_iac.render.edge import CFARGOTUNNEL_SUFFIX, EdgePlan, TenantDomain, TenantRoute, plan_edge
+from enclii_iac.render.kube import resource_args as _k8s_args
 
 TYPE_CLOUDFLARE_TUNNEL = type_token("CloudflareTunnel")
 
@@ -29,15 +30,6 @@ _DEFAULT_INGRESS = IngressSpec()
 
 def _secret(value: pulumi.Output[str]) -> pulumi.Output[str]:
     out: pulumi.Output[str] = pulumi.Output.secret(value)
-    return out
-
-
-def _k8s_args(manifest: m.Manifest) -> dict[str, Any]:
-    out: dict[str, Any] = {"metadata": manifest["metadata"]}
-    if "spec" in manifest:
-        out["spec"] = manifest["spec"]
-    if "automountServiceAccountToken" in manifest:
-        out["automount_service_account_token"] = manifest["automountServiceAccountToken"]
     return out
 
 

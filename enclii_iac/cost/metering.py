@@ -28,6 +28,7 @@ from enclii_iac.kube.hooks import PlatformHooks
 from enclii_iac.models.cost import MeteringSpec
 from enclii_iac.models.platform import PlatformSpec
 from enclii_iac.naming import child_name, namespace_name, type_token
+from enclii_iac.render.kube import resource_args as _args
 
 Manifest = dict[str, Any]
 TYPE_USAGE_METERING = type_token("UsageMetering")
@@ -277,18 +278,6 @@ _TYPED: dict[str, Any] = {
     "NetworkPolicy": k8s.networking.v1.NetworkPolicy,
     "Deployment": k8s.apps.v1.Deployment,
 }
-
-
-def _args(manifest: Manifest) -> dict[str, Any]:
-    out: dict[str, Any] = {"metadata": manifest["metadata"]}
-    for key in ("spec", "rules", "subjects", "data"):
-        if key in manifest:
-            out[key] = manifest[key]
-    if "roleRef" in manifest:
-        out["role_ref"] = manifest["roleRef"]
-    if "automountServiceAccountToken" in manifest:
-        out["automount_service_account_token"] = manifest["automountServiceAccountToken"]
-    return out
 
 
 class UsageMetering(pulumi.ComponentResource):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Final
+from typing import Final
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -24,6 +24,7 @@ from enclii_iac import defaults
 from enclii_iac.models.data import DrillSpec, PostgresSpec, archive_folder
 from enclii_iac.naming import child_name, type_token
 from enclii_iac.render.kube import Manifest, meta, psa_labels, restricted_security_context
+from enclii_iac.render.kube import resource_args as _args
 
 TYPE_RESTORE_DRILL: Final = type_token("RestoreDrill")
 PROGRAM_KEY: Final = "drill_program.py"
@@ -217,14 +218,6 @@ def prometheus_rule(drill: DrillSpec) -> Manifest:
         "metadata": meta("backups", drill.namespace, labels("alerts")),
         "spec": {"groups": [{"name": "enclii-backups", "rules": rules}]},
     }
-
-
-def _args(manifest: Manifest) -> dict[str, Any]:
-    out: dict[str, Any] = {"metadata": manifest["metadata"]}
-    for key in ("spec", "data"):
-        if key in manifest:
-            out[key] = manifest[key]
-    return out
 
 
 class RestoreDrill(pulumi.ComponentResource):

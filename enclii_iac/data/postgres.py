@@ -10,7 +10,7 @@ The manifests are pure functions of the spec (``cluster_manifest``, ``scheduled_
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -19,6 +19,7 @@ from enclii_iac import defaults
 from enclii_iac.models.data import PostgresSpec
 from enclii_iac.naming import child_name, type_token
 from enclii_iac.render.kube import Manifest, meta, psa_labels
+from enclii_iac.render.kube import resource_args as _args
 
 TYPE_PLATFORM_POSTGRES: Final = type_token("PlatformPostgres")
 
@@ -163,13 +164,6 @@ def network_policies(spec: PostgresSpec) -> list[Manifest]:
         },
     }
     return [deny, allow]
-
-
-def _args(manifest: Manifest) -> dict[str, Any]:
-    out: dict[str, Any] = {"metadata": manifest["metadata"]}
-    if "spec" in manifest:
-        out["spec"] = manifest["spec"]
-    return out
 
 
 class PlatformPostgres(pulumi.ComponentResource):

@@ -12,7 +12,7 @@ the environment and is quoted, and they pass shellcheck.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -21,6 +21,7 @@ from enclii_iac import defaults
 from enclii_iac.models.data import RedisSpec
 from enclii_iac.naming import child_name, type_token
 from enclii_iac.render.kube import Manifest, meta, restricted_security_context
+from enclii_iac.render.kube import resource_args as _args
 
 TYPE_PLATFORM_REDIS: Final = type_token("PlatformRedis")
 MASTER_NAME: Final = "enclii"
@@ -204,14 +205,6 @@ def network_policy(spec: RedisSpec) -> Manifest:
                  "ingress": [{"from": sources, "ports": [{"protocol": "TCP", "port": REDIS_PORT},
                                                          {"protocol": "TCP", "port": SENTINEL_PORT}]}]},
     }
-
-
-def _args(manifest: Manifest) -> dict[str, Any]:
-    out: dict[str, Any] = {"metadata": manifest["metadata"]}
-    for key in ("spec", "data"):
-        if key in manifest:
-            out[key] = manifest[key]
-    return out
 
 
 class PlatformRedis(pulumi.ComponentResource):

@@ -20,6 +20,7 @@ from enclii_iac.models.service import ServiceSpec, ServiceType
 from enclii_iac.models.tenant import EnvironmentSpec, ProjectSpec
 from enclii_iac.naming import TYPE_TENANT_ENVIRONMENT, TYPE_TENANT_PROJECT, TYPE_TENANT_SERVICE, child_name
 from enclii_iac.render import kube as m
+from enclii_iac.render.kube import resource_args as _k8s_args
 from enclii_iac.secret_values import check_secret_values
 
 SecretValues = Mapping[str, pulumi.Input[str]]
@@ -560,16 +561,3 @@ def renamed_aliases(name: str, key: str, former: list[str]) -> list[pulumi.Input
     else:
         return []
     return [pulumi.Alias(name=prefix + old) for old in former]
-
-
-def _k8s_args(manifest: m.Manifest) -> dict[str, Any]:
-    """Keyword arguments of a typed pulumi-kubernetes resource from a manifest (camelCase fields kept)."""
-    out: dict[str, Any] = {"metadata": manifest["metadata"]}
-    for key in ("spec", "rules", "subjects"):
-        if key in manifest:
-            out[key] = manifest[key]
-    if "roleRef" in manifest:
-        out["role_ref"] = manifest["roleRef"]
-    if "automountServiceAccountToken" in manifest:
-        out["automount_service_account_token"] = manifest["automountServiceAccountToken"]
-    return out

@@ -66,6 +66,20 @@ def service_labels(ref: Ref) -> dict[str, str]:
     }
 
 
+def resource_args(manifest: Manifest) -> dict[str, Any]:
+    """Keyword arguments of a typed pulumi-kubernetes resource (``k8s.apps.v1.Deployment(name, **args)``) from
+    a manifest: its top-level fields, camelCase kept inside them, the two camelCase top-level keys renamed."""
+    out: dict[str, Any] = {"metadata": manifest["metadata"]}
+    for key in ("spec", "rules", "subjects", "data"):
+        if key in manifest:
+            out[key] = manifest[key]
+    if "roleRef" in manifest:
+        out["role_ref"] = manifest["roleRef"]
+    if "automountServiceAccountToken" in manifest:
+        out["automount_service_account_token"] = manifest["automountServiceAccountToken"]
+    return out
+
+
 def restricted_security_context(uid: int = defaults.RUN_AS_USER, gid: int = defaults.RUN_AS_GROUP) -> Manifest:
     """A container's securityContext under Pod Security ``restricted``, hardened further: a non-root uid/gid,
     a read-only root filesystem, no privilege escalation, no capabilities, the runtime's seccomp profile."""
