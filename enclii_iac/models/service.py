@@ -179,6 +179,27 @@ class Volume(StrictModel):
         "stays. Default: never renamed.",
     )
 
+    backup: None = Field(
+        None,
+        description="Not supported, and refused with the reason: k3s's local-path volumes are host directories "
+        "with no CSI snapshots, and a copy taken while the service writes is not consistent. Keep data that "
+        "must survive the box in the platform's PostgreSQL (continuous backup to R2, restore drills) or in an "
+        "R2 bucket. Default: none.",
+    )
+
+    @field_validator("backup", mode="before")
+    @classmethod
+    def _no_volume_backup(cls, value: object) -> None:
+        if value is not None:
+            raise ValueError(
+                "volume backups are not supported: k3s's local-path volumes are host directories with no CSI "
+                "snapshots, and copying files a running service writes gives no consistent backup; keep data "
+                "that must survive the box in the platform's PostgreSQL (data.postgres: continuous backup to "
+                "R2, restore drills) or in an R2 bucket, and remove `backup` (docs/data-services.md"
+                "#tenant-volumes)"
+            )
+        return None
+
     @property
     def identity(self) -> str:
         """The name the claim derives from: the oldest name."""

@@ -420,10 +420,51 @@ class AutomationBackend:
         value = tags.get(TAG)
         return str(value) if value is not None else None
 
+    def _file_backend_dir(self) -> Path | None:
+        """The directory of a ``file://`` state backend (``PULUMI_BACKEND_URL`` or the project's
+        ``backend.url``), or None for any other backend."""
+        import os
+
+        url = self.env.get("PULUMI_BACKEND_URL") or os.environ.get("PULUMI_BACKEND_URL")
+        if not url:
+            project = self.stack_dir / "Pulumi.yaml"
+            try:
+                import yaml
+
+                data = yaml.safe_load(project.read_text()) or {}
+                url = str((data.get("backend") or {}).get("url") or "")
+            except (OSError, ValueError, AttributeError):
+                url = ""
+        if not url.startswith("file://"):
+            return None
+        return Path(os.path.expanduser(url[len("file://"):] or "~"))
+
+    def locked(self, stack: str) -> bool:
+        """Whether another run holds ``stack``'s lock, as a ``file://`` backend records it (lock files under
+        ``.pulumi/locks``). Other backends answer through ``pulumi up`` itself (``ConcurrentUpdateError``)."""
+        root = self._file_backend_dir()
+        if root is None:
+            return False
+        locks = root / ".pulumi" / "locks"
+        if not locks.is_dir():
+            return False
+        try:
+            import yaml
+
+            project = str((yaml.safe_load((self.stack_dir / "Pulumi.yaml").read_text()) or {})["name"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return any(f.is_file() and f.suffix == ".json" for d in locks.glob(f"*/{project}/{stack}") for f in d.iterdir())
+
     def up(self, stack: str, config: Mapping[str, tuple[str, bool]], tag: str,
            on_output: Callable[[str], None] | None) -> dict[str, int]:
         import pulumi.automation as auto
 
+        # A run already holding the lock is refused before this one writes the preview's tag or config. On a
+        # file:// backend the check also spares the CLI reading a checkpoint the other run is writing (the
+        # file blob store writes its sidecar in place, so such a read fails with "failed to load checkpoint").
+        if self.locked(stack):
+            raise _locked(stack)
         previous: str | None = None
         try:
             st = auto.create_or_select_stack(stack_name=stack, work_dir=str(self.stack_dir), opts=self._opts())
@@ -436,6 +477,10 @@ class AutomationBackend:
                 st.set_tag(TAG, previous)
             raise _locked(stack) from None
         except auto.CommandError as exc:
+            if self.locked(stack):  # another run took the lock while this one read the state
+                if previous is not None:
+                    st.set_tag(TAG, previous)
+                raise _locked(stack) from None
             raise PreviewError(f"pulumi up of preview {stack} failed: {_cli_message(exc)}; the stack is kept with "
                                "its expiry, so `enclii-iac preview gc` collects it if it is not updated") from None
         changes = result.summary.resource_changes or {}
@@ -444,6 +489,8 @@ class AutomationBackend:
     def destroy(self, stack: str, on_output: Callable[[str], None] | None) -> bool:
         import pulumi.automation as auto
 
+        if self.locked(stack):
+            raise _locked(stack)
         try:
             st = auto.select_stack(stack_name=stack, work_dir=str(self.stack_dir), opts=self._opts())
         except auto.StackNotFoundError:

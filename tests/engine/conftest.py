@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,9 +47,38 @@ def cluster(engine: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         raise
     try:
         apply_crds(c)
+        _BASE_NAMESPACES.update(_namespaces(c))
+        _CLUSTERS.append(c)
         yield c
     finally:
+        _CLUSTERS.clear()
         c.stop()
+
+
+_CLUSTERS: list[LocalCluster] = []
+_BASE_NAMESPACES: set[str] = set()
+
+
+def _namespaces(c: LocalCluster) -> set[str]:
+    return {ns["metadata"]["name"] for ns in c.api("GET", "/api/v1/namespaces")["items"]}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_leaves_the_cluster_as_found() -> Iterator[None]:
+    """Namespaces a test module created and left (a failed test's previews, a stack it did not destroy) are
+    deleted when the module ends: one session cluster serves every module, and what one leaves behind would
+    take the fake node's pods and CPU from the next."""
+    yield
+    if not _CLUSTERS:
+        return
+    c = _CLUSTERS[0]
+    left = sorted(_namespaces(c) - _BASE_NAMESPACES)
+    for ns in left:
+        c.kubectl("delete", "namespace", ns, "--wait=false", "--ignore-not-found", check=False)
+    deadline = time.monotonic() + 180
+    while left and time.monotonic() < deadline:
+        time.sleep(1)
+        left = sorted(set(left) & _namespaces(c))
 
 
 def apply_crds(c: LocalCluster) -> None:

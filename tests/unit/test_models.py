@@ -91,6 +91,13 @@ def test_error_names_document_path_and_fix() -> None:
             "spec.volumes[0].mountPath",
             "no '..'",
         ),
+        (
+            "image: {img}\nvolumes: [{{name: data, mountPath: /data, backup: {{schedule: daily, to: r2}}}}]",
+            "spec.volumes[0].backup",
+            "volume backups are not supported: k3s's local-path volumes are host directories with no CSI snapshots",
+        ),
+        ("image: {img}\nvolumes: [{{name: data, mountPath: /data, backup: false}}]", "spec.volumes[0].backup",
+         "remove `backup` (docs/data-services.md#tenant-volumes)"),
         ("image: {img}\ntype: cron", "spec", "needs a schedule"),
         ("image: {img}\ntype: worker\nroutes: [{{host: a.example.com}}]", "spec", "no port to route to"),
         ("image: {img}\nautoscale: {{}}", "spec", "replicas.max > replicas.min"),

@@ -364,3 +364,59 @@ def test_a_lock_error_reaches_the_cli_user(fake_cli: FakeBackend, capsys: pytest
     code = main(["preview", "up", "--pr", "7", "--secrets", str(secrets), "--stack-dir", str(PREVIEW_DIR), "-q"])
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("error: preview pr-7 is locked by another run")
+
+
+def _lock(root: Path, project: str, stack: str) -> Path:
+    lock = root / ".pulumi" / "locks" / "organization" / project / stack / "0f7c2a.json"
+    lock.parent.mkdir(parents=True)
+    lock.write_text('{"pid": 1, "username": "ci", "hostname": "runner", "timestamp": "2026-12-01T12:00:00Z"}')
+    return lock
+
+
+def test_a_file_backend_lock_refuses_the_run_before_it_writes_anything(monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:
+    import pulumi.automation as auto
+    import yaml
+
+    def untouched(**kw: Any) -> Any:
+        raise AssertionError("the locked stack was selected: its tag and config would be rewritten")
+
+    monkeypatch.setattr(auto, "create_or_select_stack", untouched)
+    monkeypatch.setattr(auto, "select_stack", untouched)
+    project = yaml.safe_load((PREVIEW_DIR / "Pulumi.yaml").read_text())["name"]
+    backend = d.AutomationBackend(PREVIEW_DIR, env={"PULUMI_BACKEND_URL": f"file://{tmp_path}"})
+    assert not backend.locked("pr-7")
+    _lock(tmp_path, "another-project", "pr-7")  # the same stack name in another project is not this lock
+    assert not backend.locked("pr-7")
+    lock = _lock(tmp_path, project, "pr-7")
+    assert backend.locked("pr-7") and not backend.locked("pr-8")
+    with pytest.raises(d.PreviewLocked, match=r"^preview pr-7 is locked by another run"):
+        backend.up("pr-7", {"enclii:prNumber": ("7", False)}, "{}", None)
+    with pytest.raises(d.PreviewLocked):
+        backend.destroy("pr-7", None)
+    lock.unlink()
+    assert not backend.locked("pr-7")
+    assert not d.AutomationBackend(PREVIEW_DIR, env={"PULUMI_BACKEND_URL": "s3://bucket"}).locked("pr-7")
+
+
+def test_a_state_read_that_fails_while_another_run_takes_the_lock_is_a_lock_error(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """On a file backend the CLI can fail reading a checkpoint the lock holder is writing: that is the lock."""
+    import pulumi.automation as auto
+    import yaml
+
+    project = yaml.safe_load((PREVIEW_DIR / "Pulumi.yaml").read_text())["name"]
+    stack = _LockedStack()
+
+    def up(**kwargs: Any) -> Any:
+        _lock(tmp_path, project, "pr-7")  # the other run's lock, taken while this one started
+        raise auto.CommandError(auto.CommandResult(
+            stdout="", stderr="error: failed to load checkpoint: unexpected end of JSON input", code=255))
+
+    stack.up = up  # type: ignore[method-assign]
+    monkeypatch.setattr(auto, "create_or_select_stack", lambda **kw: stack)
+    monkeypatch.setattr(d.AutomationBackend, "get_tag", lambda self, name: '{"pr": 7, "owner": "first run"}')
+    backend = d.AutomationBackend(PREVIEW_DIR, env={"PULUMI_BACKEND_URL": f"file://{tmp_path}"})
+    with pytest.raises(d.PreviewLocked):
+        backend.up("pr-7", {"enclii:prNumber": ("7", False)}, '{"pr": 7, "owner": "second run"}', None)
+    assert stack.tags[d.TAG] == '{"pr": 7, "owner": "first run"}'

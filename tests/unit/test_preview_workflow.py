@@ -68,3 +68,18 @@ def test_every_script_passes_shellcheck(wf: dict[str, Any]) -> None:
             script = re.sub(r"\$\{\{[^}]*\}\}", "EXPR", str(step["run"]))
             res = subprocess.run([shellcheck, "-s", "bash", "-"], input=script, capture_output=True, text=True)
             assert res.returncode == 0, f"{name}/{step.get('name')}: {res.stdout}"
+
+
+def test_every_action_is_pinned_to_a_commit_and_no_checkout_keeps_the_token(wf: dict[str, Any]) -> None:
+    """A tag can be moved to other code; a full commit SHA cannot (the tag stays as a comment for readers)."""
+    steps = [s for job in wf["jobs"].values() for s in job["steps"]]
+    uses = [s["uses"] for s in steps if "uses" in s]
+    assert len(uses) >= 9
+    for ref in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", ref), ref
+    for line in WORKFLOW.read_text().splitlines():
+        if "uses:" in line:
+            assert re.search(r"@[0-9a-f]{40}  # v\d+\.\d+\.\d+$", line), line
+    for s in steps:
+        if str(s.get("uses", "")).startswith("actions/checkout@"):
+            assert s["with"]["persist-credentials"] is False
