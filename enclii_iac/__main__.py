@@ -1,5 +1,5 @@
 """``python -m enclii_iac`` is ``enclii-iac``."""
 
-from enclii_iac.cli import main
+from enclii_iac.cli import run
 
-raise SystemExit(main())
+run()

@@ -180,3 +180,34 @@ def test_console_script_is_installed() -> None:
     proc = subprocess.run([str(exe), "validate", SHOP], capture_output=True, text=True, check=False, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("ok: 1 project(s)")
+
+
+def test_console_script_exit_codes_and_output_survive_the_fast_exit(tmp_path: Path) -> None:
+    """`run` ends the process without the interpreter's teardown: what was printed and written is all there,
+    with main's exit code, argparse's usage errors and --help included."""
+    exe = str(Path(sys.executable).parent / "enclii-iac")
+
+    def cli(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([exe, *argv], capture_output=True, text=True, check=False, cwd=ROOT, timeout=120)
+
+    version = cli("--version")
+    assert (version.returncode, version.stdout.strip()) == (0, f"enclii-iac {enclii_iac.__version__}")
+    usage = cli("no-such-command")
+    assert usage.returncode == 2 and "invalid choice" in usage.stderr and usage.stdout == ""
+    helped = cli("validate", "--help")
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: enclii-iac validate")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: enclii.dev/v1\nkind: Service\nmetadata: {name: api, project: shop}\n"
+                   "spec: {image: 'x;y'}\n")
+    refused = cli("validate", str(bad), "--json")
+    assert refused.returncode == 1 and json.loads(refused.stdout)["ok"] is False
+    out = tmp_path / "out"
+    synth = cli("synth", str(STACKS / "production"), "--out", str(out), "--json", "-q")
+    assert synth.returncode == 0, synth.stderr
+    assert json.loads(synth.stdout)["resources"] == json.loads((out / "summary.json").read_text())["resources"]
+    assert (out / "tree.txt").read_text().endswith("\n") and (out / "resources.json").stat().st_size > 100_000
+    # a reader that goes away early: no traceback, a non-zero exit
+    head = subprocess.run(f"'{exe}' schema | head -c 10", shell=True, capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    assert len(head.stdout) == 10 and head.stdout.startswith("{")
+    assert "Traceback" not in head.stderr
