@@ -131,6 +131,13 @@ class TenantEnvironment(pulumi.ComponentResource):
         self.namespace_name = self.namespace.metadata.apply(lambda md: str(md["name"]) if md else "")
         self.register_outputs({"namespace_name": self.namespace_name})
 
+    @property
+    def guards(self) -> list[pulumi.Resource]:
+        """What must exist before a pod of this environment does: its quota and limits (a pod created beside
+        a quota the controller has not counted yet is refused, and its ReplicaSet backs off) and its network
+        policies (no pod runs, even for a moment, before the default-deny policy isolates it)."""
+        return [self.quota, self.limits, *self.network_policies.values()]
+
 
 class TenantService(pulumi.ComponentResource):
     """One tenant service in one environment: the workload, its Service, route, scaling and guards.
@@ -195,7 +202,7 @@ class TenantService(pulumi.ComponentResource):
         self.service_account = k8s.core.v1.ServiceAccount(
             child_name(name, "sa"), **_k8s_args(m.service_account(ref)), opts=_opts(self, depends_on=deps)
         )
-        deps = [self.service_account]
+        deps = [self.service_account, *environment.guards]
         has_secret = bool(svc.secrets)
         self.secret: k8s.core.v1.Secret | None = None
         if has_secret:

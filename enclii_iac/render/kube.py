@@ -164,10 +164,14 @@ def namespace(
 
 def resource_quota(project: str, environment: str, env: EnvironmentSpec) -> Manifest:
     q = env.quota
+    metadata = meta("quota", namespace_name(project, environment), env_labels(project, environment))
+    # Pulumi waits until the quota controller has counted the namespace: a pod created before that is
+    # refused ("status unknown for quota") and its ReplicaSet backs off, so workloads wait for the quota
+    metadata["annotations"] = {**metadata.get("annotations", {}), "pulumi.com/waitFor": "jsonpath={.status.hard}"}
     return {
         "apiVersion": "v1",
         "kind": "ResourceQuota",
-        "metadata": meta("quota", namespace_name(project, environment), env_labels(project, environment)),
+        "metadata": metadata,
         "spec": {
             "hard": {
                 "requests.cpu": q.cpu,
