@@ -7,7 +7,7 @@ For each size (web services in one project on an existing cluster):
    node (tests/engine/harness.py); it waits, as Pulumi does, until every Deployment is available.
 2. ``pulumi preview`` with no change (the per-push cost of a CI preview).
 3. ``pulumi up --parallel P`` and a no-change preview with ``--parallel P``, to show the effect of the
-   engine's parallelism (default: unbounded).
+   engine's parallelism (the CLI's default is 4 per CPU: 8 on this 2-core machine).
 4. The peer: ``kubectl apply --server-side`` of synth's manifests into the same, emptied cluster; then
    ``kubectl wait`` for every Deployment to be available (what `pulumi up` waits for), and a second,
    no-change ``kubectl apply``.
