@@ -420,41 +420,33 @@ class AutomationBackend:
         value = tags.get(TAG)
         return str(value) if value is not None else None
 
-    def _file_backend_dir(self) -> Path | None:
-        """The directory of a ``file://`` state backend (``PULUMI_BACKEND_URL`` or the project's
-        ``backend.url``), or None for any other backend."""
-        import os
+    def _project(self) -> dict[str, Any]:
+        """The preview project's Pulumi.yaml (empty when it cannot be read)."""
+        import yaml
 
-        url = self.env.get("PULUMI_BACKEND_URL") or os.environ.get("PULUMI_BACKEND_URL")
-        if not url:
-            project = self.stack_dir / "Pulumi.yaml"
-            try:
-                import yaml
-
-                data = yaml.safe_load(project.read_text()) or {}
-                url = str((data.get("backend") or {}).get("url") or "")
-            except (OSError, ValueError, AttributeError):
-                url = ""
-        if not url.startswith("file://"):
-            return None
-        return Path(os.path.expanduser(url[len("file://"):] or "~"))
+        try:
+            data = yaml.safe_load((self.stack_dir / "Pulumi.yaml").read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def locked(self, stack: str) -> bool:
         """Whether another run holds ``stack``'s lock, as a ``file://`` backend records it (lock files under
-        ``.pulumi/locks``). Other backends answer through ``pulumi up`` itself (``ConcurrentUpdateError``)."""
-        root = self._file_backend_dir()
-        if root is None:
+        ``.pulumi/locks/<org>/<project>/<stack>``; the backend from ``PULUMI_BACKEND_URL`` or the project's
+        ``backend.url``). Other backends answer through ``pulumi up`` itself (``ConcurrentUpdateError``)."""
+        import os
+
+        project = self._project()
+        backend = project.get("backend")
+        url = str(self.env.get("PULUMI_BACKEND_URL") or os.environ.get("PULUMI_BACKEND_URL")
+                  or (backend.get("url") if isinstance(backend, dict) else None) or "")
+        name = project.get("name")
+        if not url.startswith("file://") or not isinstance(name, str):
             return False
-        locks = root / ".pulumi" / "locks"
+        locks = Path(os.path.expanduser(url[len("file://"):] or "~")) / ".pulumi" / "locks"
         if not locks.is_dir():
             return False
-        try:
-            import yaml
-
-            project = str((yaml.safe_load((self.stack_dir / "Pulumi.yaml").read_text()) or {})["name"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return False
-        return any(f.is_file() and f.suffix == ".json" for d in locks.glob(f"*/{project}/{stack}") for f in d.iterdir())
+        return any(f.is_file() and f.suffix == ".json" for d in locks.glob(f"*/{name}/{stack}") for f in d.iterdir())
 
     def up(self, stack: str, config: Mapping[str, tuple[str, bool]], tag: str,
            on_output: Callable[[str], None] | None) -> dict[str, int]:

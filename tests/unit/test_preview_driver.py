@@ -406,14 +406,14 @@ def test_a_state_read_that_fails_while_another_run_takes_the_lock_is_a_lock_erro
     import yaml
 
     project = yaml.safe_load((PREVIEW_DIR / "Pulumi.yaml").read_text())["name"]
-    stack = _LockedStack()
 
-    def up(**kwargs: Any) -> Any:
-        _lock(tmp_path, project, "pr-7")  # the other run's lock, taken while this one started
-        raise auto.CommandError(auto.CommandResult(
-            stdout="", stderr="error: failed to load checkpoint: unexpected end of JSON input", code=255))
+    class TornRead(_LockedStack):
+        def up(self, **kwargs: Any) -> Any:
+            _lock(tmp_path, project, "pr-7")  # the other run's lock, taken while this one started
+            raise auto.CommandError(auto.CommandResult(
+                stdout="", stderr="error: failed to load checkpoint: unexpected end of JSON input", code=255))
 
-    stack.up = up  # type: ignore[method-assign]
+    stack = TornRead()
     monkeypatch.setattr(auto, "create_or_select_stack", lambda **kw: stack)
     monkeypatch.setattr(d.AutomationBackend, "get_tag", lambda self, name: '{"pr": 7, "owner": "first run"}')
     backend = d.AutomationBackend(PREVIEW_DIR, env={"PULUMI_BACKEND_URL": f"file://{tmp_path}"})
